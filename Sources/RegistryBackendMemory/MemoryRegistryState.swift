@@ -1,0 +1,212 @@
+import RegistryCore
+
+/// Everything the in-memory backend stores, and the registry's semantics over it.
+///
+/// A plain value without locks or I/O: ``MemoryBackend`` keeps it behind a mutex and
+/// passes in the time, so it can be tested on its own. Invariants:
+/// - every agent is in the `agents` set of the relay it is placed on, and that relay is
+///   stored (agents of a relay are removed with it);
+/// - the two expiry indexes hold exactly the stored relays and agents, at their deadlines
+///   (last heartbeat + TTL).
+struct MemoryRegistryState {
+    struct RelayRecord {
+        var endpoint: RelayEndpoint
+        var lastHeartbeat: Int64
+        /// The agents placed on this relay (the per-relay index).
+        var agents: Set<AgentID> = []
+    }
+
+    struct AgentRecord {
+        var relayID: RelayID
+        var lastHeartbeat: Int64
+    }
+
+    let relayTTL: Int64
+    let agentTTL: Int64
+    let limits: CapacityLimits
+
+    private(set) var relays: [RelayID: RelayRecord] = [:]
+    private(set) var agents: [AgentID: AgentRecord] = [:]
+    private var relayExpiry: ExpiryIndex<RelayID>
+    private var agentExpiry: ExpiryIndex<AgentID>
+
+    init(ttl: TTLPolicy, limits: CapacityLimits, expiryGranularity: Int64 = 100) {
+        self.relayTTL = ttl.relayTTLMilliseconds
+        self.agentTTL = ttl.agentTTLMilliseconds
+        self.limits = limits
+        self.relayExpiry = ExpiryIndex(granularity: expiryGranularity)
+        self.agentExpiry = ExpiryIndex(granularity: expiryGranularity)
+    }
+
+    // MARK: Liveness
+
+    private func isLive(_ relay: RelayRecord, now: Int64) -> Bool {
+        now < relay.lastHeartbeat + self.relayTTL
+    }
+
+    private func isLive(_ agent: AgentRecord, now: Int64) -> Bool {
+        guard now < agent.lastHeartbeat + self.agentTTL, let relay = self.relays[agent.relayID] else {
+            return false
+        }
+        return self.isLive(relay, now: now)
+    }
+
+    // MARK: Relays
+
+    mutating func registerRelay(_ registration: RelayRegistration, now: Int64) throws(RegistryError) -> RelayRegistrationResult {
+        let id = registration.id
+        var outcome = RelayRegistrationResult.Outcome.created
+        if let existing = self.relays[id] {
+            if self.isLive(existing, now: now) {
+                self.relayExpiry.update(id, from: existing.lastHeartbeat + self.relayTTL, to: now + self.relayTTL)
+                self.relays[id]?.endpoint = registration.endpoint
+                self.relays[id]?.lastHeartbeat = now
+                return RelayRegistrationResult(relay: self.relay(id, registration.endpoint, now), outcome: .renewed)
+            }
+            // The previous incarnation expired: it and its agents go, and this one starts empty.
+            self.removeRelay(id)
+            outcome = .recreated
+        } else if self.relays.count >= self.limits.maxRelays {
+            _ = self.removeExpired(now: now, limit: .max)
+            if self.relays.count >= self.limits.maxRelays {
+                throw .resourceExhausted("relay limit of \(self.limits.maxRelays) reached; relay \(id) was not registered")
+            }
+        }
+        self.relays[id] = RelayRecord(endpoint: registration.endpoint, lastHeartbeat: now)
+        self.relayExpiry.insert(id, deadline: now + self.relayTTL)
+        return RelayRegistrationResult(relay: self.relay(id, registration.endpoint, now), outcome: outcome)
+    }
+
+    mutating func heartbeatRelay(_ id: RelayID, now: Int64) throws(RegistryError) -> Relay {
+        guard let existing = self.relays[id], self.isLive(existing, now: now) else {
+            throw .notFound("relay \(id) is not registered or has expired; register it again")
+        }
+        self.relayExpiry.update(id, from: existing.lastHeartbeat + self.relayTTL, to: now + self.relayTTL)
+        self.relays[id]?.lastHeartbeat = now
+        return self.relay(id, existing.endpoint, now)
+    }
+
+    /// Live relays, unsorted.
+    func liveRelays(now: Int64) -> [Relay] {
+        var live: [Relay] = []
+        live.reserveCapacity(self.relays.count)
+        for (id, record) in self.relays where self.isLive(record, now: now) {
+            live.append(self.relay(id, record.endpoint, record.lastHeartbeat))
+        }
+        return live
+    }
+
+    private func relay(_ id: RelayID, _ endpoint: RelayEndpoint, _ lastHeartbeat: Int64) -> Relay {
+        Relay(id: id, endpoint: endpoint, lastHeartbeat: UnixMilliseconds(lastHeartbeat))
+    }
+
+    // MARK: Agents
+
+    mutating func registerAgent(_ id: AgentID, on relayID: RelayID, now: Int64) throws(RegistryError) -> AgentRegistrationResult {
+        guard let relay = self.relays[relayID], self.isLive(relay, now: now) else {
+            throw .notFound("relay \(relayID) is not registered or has expired; agent \(id) was not registered")
+        }
+        var previousRelayID: RelayID?
+        if let existing = self.agents[id] {
+            if existing.relayID != relayID {
+                if self.isLive(existing, now: now) {
+                    previousRelayID = existing.relayID
+                }
+                self.relays[existing.relayID]?.agents.remove(id)
+            }
+            self.agentExpiry.update(id, from: existing.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+        } else {
+            if self.agents.count >= self.limits.maxAgents {
+                _ = self.removeExpired(now: now, limit: .max)
+                if self.agents.count >= self.limits.maxAgents {
+                    throw .resourceExhausted("agent limit of \(self.limits.maxAgents) reached; agent \(id) was not registered")
+                }
+            }
+            self.agentExpiry.insert(id, deadline: now + self.agentTTL)
+        }
+        self.agents[id] = AgentRecord(relayID: relayID, lastHeartbeat: now)
+        self.relays[relayID]?.agents.insert(id)
+        let placement = AgentPlacement(agentID: id, relayID: relayID, lastUpdated: UnixMilliseconds(now))
+        return AgentRegistrationResult(placement: placement, previousRelayID: previousRelayID)
+    }
+
+    mutating func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?, now: Int64) throws(RegistryError) -> AgentPlacement {
+        guard let existing = self.agents[id], self.isLive(existing, now: now) else {
+            throw .notFound("agent \(id) is not registered or has expired; register it again")
+        }
+        if let expectedRelayID, expectedRelayID != existing.relayID {
+            throw .notFound("agent \(id) is not placed on relay \(expectedRelayID); it is on relay \(existing.relayID)")
+        }
+        self.agentExpiry.update(id, from: existing.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+        self.agents[id]?.lastHeartbeat = now
+        return AgentPlacement(agentID: id, relayID: existing.relayID, lastUpdated: UnixMilliseconds(now))
+    }
+
+    func placement(of id: AgentID, now: Int64) throws(RegistryError) -> AgentPlacement {
+        guard let agent = self.agents[id], self.isLive(agent, now: now) else {
+            throw .notFound("agent \(id) is not registered or has expired")
+        }
+        return AgentPlacement(agentID: id, relayID: agent.relayID, lastUpdated: UnixMilliseconds(agent.lastHeartbeat))
+    }
+
+    /// Live agents, unsorted.
+    func liveAgents(now: Int64) -> [Agent] {
+        var live: [Agent] = []
+        live.reserveCapacity(self.agents.count)
+        // Walking relay by relay checks each relay's liveness once, not once per agent.
+        for relay in self.relays.values where self.isLive(relay, now: now) {
+            for agentID in relay.agents {
+                guard let agent = self.agents[agentID], now < agent.lastHeartbeat + self.agentTTL else { continue }
+                live.append(Agent(id: agentID, relayID: agent.relayID, lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat)))
+            }
+        }
+        return live
+    }
+
+    // MARK: Expiry
+
+    /// Removes up to about `limit` expired entries; a relay always goes with all its agents.
+    mutating func removeExpired(now: Int64, limit: Int) -> ExpiryReport {
+        var report = ExpiryReport()
+        for id in self.relayExpiry.removeExpired(now: now, limit: limit) {
+            guard let record = self.relays[id] else { continue }
+            if self.isLive(record, now: now) {
+                // Cannot happen while the index mirrors the records; keep the relay rather than lose it.
+                self.relayExpiry.insert(id, deadline: record.lastHeartbeat + self.relayTTL)
+                continue
+            }
+            report.agentsRemoved += record.agents.count
+            report.relaysRemoved += 1
+            self.removeRelay(id)
+        }
+        let remaining = limit - report.total
+        guard remaining > 0 else { return report }
+        for id in self.agentExpiry.removeExpired(now: now, limit: remaining) {
+            guard let record = self.agents[id] else { continue }
+            if now < record.lastHeartbeat + self.agentTTL {
+                self.agentExpiry.insert(id, deadline: record.lastHeartbeat + self.agentTTL)
+                continue
+            }
+            self.agents.removeValue(forKey: id)
+            self.relays[record.relayID]?.agents.remove(id)
+            report.agentsRemoved += 1
+        }
+        return report
+    }
+
+    /// Removes a relay and every agent placed on it.
+    private mutating func removeRelay(_ id: RelayID) {
+        guard let record = self.relays.removeValue(forKey: id) else { return }
+        self.relayExpiry.remove(id, deadline: record.lastHeartbeat + self.relayTTL)
+        for agentID in record.agents {
+            if let agent = self.agents.removeValue(forKey: agentID) {
+                self.agentExpiry.remove(agentID, deadline: agent.lastHeartbeat + self.agentTTL)
+            }
+        }
+    }
+
+    /// Entries in the expiry indexes, for checking the invariants in tests.
+    var indexedCounts: (relays: Int, agents: Int) {
+        (self.relayExpiry.count, self.agentExpiry.count)
+    }
+}

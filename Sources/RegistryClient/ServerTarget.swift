@@ -1,0 +1,86 @@
+public import GRPCCore
+public import GRPCNIOTransportHTTP2
+public import RegistryCore
+
+/// Where the registry is and how to reach it.
+public struct ServerTarget: Sendable, CustomStringConvertible {
+    /// The default: the registry on this machine at the Go registry's default port.
+    public static let defaultTarget = "127.0.0.1:50051"
+
+    public var host: String
+    public var port: Int
+    /// TLS settings, or nil for plaintext.
+    public var tls: TLS?
+
+    /// Client-side TLS.
+    public struct TLS: Sendable {
+        /// PEM certificates to trust instead of the system's roots.
+        public var caPath: String?
+        public init(caPath: String? = nil) {
+            self.caPath = caPath
+        }
+    }
+
+    /// Parses "host:port", "[ipv6]:port" or "host" (port 50051).
+    public init(parsing text: String, tls: TLS? = nil) throws(RegistryError) {
+        var host = Substring(text)
+        var port = 50051
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") {
+                guard let parsed = Int(rest.dropFirst()) else {
+                    throw .invalidArgument("invalid server '\(text)': the port is not a number")
+                }
+                port = parsed
+            } else if !rest.isEmpty {
+                throw .invalidArgument("invalid server '\(text)': expected [address]:port")
+            }
+        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            host = text[..<colon]
+            guard let parsed = Int(text[text.index(after: colon)...]) else {
+                throw .invalidArgument("invalid server '\(text)': the port is not a number")
+            }
+            port = parsed
+        }
+        guard !host.isEmpty else {
+            throw .invalidArgument("invalid server '\(text)': no host")
+        }
+        guard (1...65535).contains(port) else {
+            throw .invalidArgument("invalid server '\(text)': port must be between 1 and 65535")
+        }
+        self.host = String(host)
+        self.port = port
+        self.tls = tls
+    }
+
+    public var description: String {
+        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+
+    /// A transport to this target.
+    public func makeTransport() throws -> HTTP2ClientTransport.Posix {
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        if let tls = self.tls {
+            security = .tls { config in
+                if let caPath = tls.caPath {
+                    config.trustRoots = .certificates([.file(path: caPath, format: .pem)])
+                }
+            }
+        } else {
+            security = .plaintext
+        }
+        return try HTTP2ClientTransport.Posix(target: .dns(host: self.host, port: self.port), transportSecurity: security)
+    }
+}
+
+/// Runs `body` with a client connected to `target`, and closes it afterwards.
+public func withRegistryClient<Result: Sendable>(
+    target: ServerTarget,
+    timeout: Duration? = .seconds(10),
+    _ body: (RegistryClient) async throws -> Result
+) async throws -> Result {
+    try await withGRPCClient(transport: try target.makeTransport()) { client in
+        try await body(RegistryClient(wrapping: client, timeout: timeout))
+    }
+}

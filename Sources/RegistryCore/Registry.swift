@@ -1,0 +1,112 @@
+public import Logging
+
+/// The registry's operations, on whichever backend is configured.
+///
+/// Transports call this, never a backend directly. It guarantees that only
+/// ``RegistryError`` (or `CancellationError`) reaches them, whatever a backend throws,
+/// and it logs the changes operators care about: relays appearing, relays coming back
+/// after expiry, and agents moving between relays.
+public struct Registry: Sendable {
+    /// The storage in use.
+    public let backend: any RegistryBackend
+    private let logger: Logger
+
+    public init(backend: any RegistryBackend, logger: Logger) {
+        self.backend = backend
+        self.logger = logger
+    }
+
+    /// The TTLs in force.
+    public var ttl: TTLPolicy { self.backend.ttl }
+
+    /// Creates or renews a relay. See ``RegistryBackend/registerRelay(_:)``.
+    public func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult {
+        let result = try await self.guarded("register relay") {
+            try await self.backend.registerRelay(registration)
+        }
+        switch result.outcome {
+        case .created:
+            self.logger.info("relay registered", metadata: self.metadata(result.relay))
+        case .recreated:
+            self.logger.info("expired relay registered again; its previous agents stay dead", metadata: self.metadata(result.relay))
+        case .renewed:
+            self.logger.trace("relay renewed by registration", metadata: self.metadata(result.relay))
+        }
+        return result
+    }
+
+    /// Renews a live relay. See ``RegistryBackend/heartbeatRelay(_:)``.
+    public func heartbeatRelay(_ id: RelayID) async throws -> Relay {
+        try await self.guarded("heartbeat relay") {
+            try await self.backend.heartbeatRelay(id)
+        }
+    }
+
+    /// Live relays sorted by ID.
+    public func listRelays() async throws -> Snapshot<Relay> {
+        try await self.guarded("list relays") {
+            try await self.backend.listRelays()
+        }
+    }
+
+    /// Places an agent on a live relay. See ``RegistryBackend/registerAgent(_:on:)``.
+    public func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult {
+        let result = try await self.guarded("register agent") {
+            try await self.backend.registerAgent(id, on: relayID)
+        }
+        if let previous = result.previousRelayID {
+            self.logger.info(
+                "agent moved between relays",
+                metadata: ["agent_id": "\(id)", "from_relay_id": "\(previous)", "to_relay_id": "\(relayID)"]
+            )
+        } else {
+            self.logger.debug("agent registered", metadata: ["agent_id": "\(id)", "relay_id": "\(relayID)"])
+        }
+        return result
+    }
+
+    /// Renews a live agent. See ``RegistryBackend/heartbeatAgent(_:expectedRelayID:)``.
+    public func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement {
+        try await self.guarded("heartbeat agent") {
+            try await self.backend.heartbeatAgent(id, expectedRelayID: expectedRelayID)
+        }
+    }
+
+    /// Live agents sorted by ID.
+    public func listAgents() async throws -> Snapshot<Agent> {
+        try await self.guarded("list agents") {
+            try await self.backend.listAgents()
+        }
+    }
+
+    /// The placement of a live agent.
+    public func placement(of id: AgentID) async throws -> AgentPlacement {
+        try await self.guarded("get agent placement") {
+            try await self.backend.placement(of: id)
+        }
+    }
+
+    /// Runs a backend operation, letting only `RegistryError` and `CancellationError` out.
+    private func guarded<Result>(
+        _ operation: String,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as RegistryError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            self.logger.error(
+                "backend threw an error outside its contract",
+                metadata: ["operation": "\(operation)", "error": "\(String(reflecting: error))"]
+            )
+            throw RegistryError.internalError("\(operation) failed unexpectedly", underlying: error)
+        }
+    }
+
+    private func metadata(_ relay: Relay) -> Logger.Metadata {
+        ["relay_id": "\(relay.id)", "endpoint": "\(relay.endpoint)"]
+    }
+}

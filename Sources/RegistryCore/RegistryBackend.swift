@@ -1,0 +1,82 @@
+public import ServiceLifecycle
+
+/// Storage for relays, agents and placements: the one thing a new backend implements.
+///
+/// Liveness, for every requirement below:
+/// - a relay is live while now < its last heartbeat + the relay TTL;
+/// - an agent is live while now < its last heartbeat + the agent TTL, **and** the
+///   incarnation of the relay it was placed on is live. A relay registered again after
+///   it expired is a new incarnation: agents placed on the old one stay dead.
+///
+/// "Now" is the backend's own clock (for a remote store, the store's clock, so that
+/// replicas agree), never a client's. No read returns an entry that is not live,
+/// whether or not expired entries have been removed yet.
+///
+/// Each operation is designed to be one round trip to a remote store and atomic:
+/// concurrent callers never observe or produce a half-applied change.
+///
+/// Errors: requirements throw ``RegistryError`` only (or `CancellationError` when the
+/// calling task is cancelled). A backend translates its storage failures and timeouts
+/// to ``RegistryError/Code/unavailable`` with a message naming the store; anything
+/// else it throws is reported to clients as an internal error.
+///
+/// As a `Service`, a backend's `run()` holds its connections and background work and
+/// returns once graceful shutdown has been triggered and its work is drained.
+public protocol RegistryBackend: Service {
+    /// The TTLs this backend applies.
+    var ttl: TTLPolicy { get }
+
+    /// Whether expired entries leave storage by themselves or need ``removeExpired(limit:)``.
+    var expiry: ExpiryMode { get }
+
+    /// Whether the backend can currently serve; remote backends report losing their store here.
+    var health: HealthReporter { get }
+
+    /// Creates or updates a relay and makes it live for another relay TTL.
+    ///
+    /// A live relay keeps its agents. A relay whose previous registration expired starts a
+    /// new incarnation with no agents.
+    /// - Throws: `resourceExhausted` when creating the relay would exceed a capacity limit.
+    func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult
+
+    /// Renews a live relay for another relay TTL, keeping its endpoint and agents.
+    /// - Throws: `notFound` when the relay is unknown or expired.
+    func heartbeatRelay(_ id: RelayID) async throws -> Relay
+
+    /// Every live relay, sorted by ID.
+    func listRelays() async throws -> Snapshot<Relay>
+
+    /// Places an agent on a live relay and makes it live for another agent TTL, moving it
+    /// off any previous relay in the same atomic step.
+    /// - Throws: `notFound` when the relay is unknown or expired; `resourceExhausted`
+    ///   when creating the agent would exceed a capacity limit.
+    func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult
+
+    /// Renews a live agent for another agent TTL on the relay it is placed on. Never moves it.
+    /// - Parameter expectedRelayID: when given, the heartbeat only succeeds if the agent is
+    ///   placed on this relay; otherwise nothing changes.
+    /// - Throws: `notFound` when the agent is unknown or not live, or is placed on another
+    ///   relay than `expectedRelayID`.
+    func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement
+
+    /// Every live agent, sorted by ID.
+    func listAgents() async throws -> Snapshot<Agent>
+
+    /// The placement of a live agent.
+    /// - Throws: `notFound` when the agent is unknown or not live.
+    func placement(of id: AgentID) async throws -> AgentPlacement
+
+    /// Removes up to about `limit` expired relays and agents from storage, never one that
+    /// was renewed before it was removed. Backends with ``ExpiryMode/native`` expiry may do
+    /// nothing and return an empty report.
+    func removeExpired(limit: Int) async throws -> ExpiryReport
+}
+
+/// How expired entries leave a backend's storage.
+public enum ExpiryMode: Hashable, Sendable {
+    /// The store removes them itself (TTL keys, leases, sessions).
+    case native
+    /// They stay until ``RegistryBackend/removeExpired(limit:)`` is called; the server runs
+    /// an ``ExpirySweeper`` for such backends.
+    case sweep
+}

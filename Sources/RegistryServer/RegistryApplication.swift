@@ -1,0 +1,128 @@
+import GRPCCore
+public import GRPCNIOTransportHTTP2
+public import Logging
+public import RegistryCore
+import RegistryGRPC
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole server: backend, expiry sweeper, gRPC server and health reporting, run as
+/// one service group. Services start in that order and stop in reverse, so on SIGINT or
+/// SIGTERM health turns NOT_SERVING first, then the server stops accepting calls and
+/// drains the ones in flight (for at most the shutdown timeout), then the sweeper and
+/// the backend stop.
+public struct RegistryApplication: Sendable {
+    public let configuration: ServerConfiguration
+    private let group: ServiceGroup
+    private let transport: HTTP2ServerTransport.Posix
+
+    /// Builds every component without starting anything.
+    /// - Parameter handleSignals: whether SIGINT and SIGTERM trigger graceful shutdown
+    ///   (the executable's choice; in-process tests leave it off).
+    public init(configuration: ServerConfiguration, logger: Logger, handleSignals: Bool = true) throws {
+        try self.init(
+            configuration: configuration,
+            backend: try BackendFactory.make(configuration),
+            logger: logger,
+            handleSignals: handleSignals
+        )
+    }
+
+    /// Builds the server around a given backend (tests inject one on a manual clock).
+    public init(
+        configuration: ServerConfiguration,
+        backend: any RegistryBackend,
+        logger: Logger,
+        handleSignals: Bool = false
+    ) throws {
+        self.configuration = configuration
+        let registry = Registry(backend: backend, logger: logger)
+
+        guard let listenAddress = ListenAddress(configuration.listenAddress) else {
+            throw ConfigurationError("invalid listen address '\(configuration.listenAddress)'")
+        }
+        let security: HTTP2ServerTransport.Posix.TransportSecurity =
+            if let tls = configuration.tls {
+                .tls(
+                    certificateChain: [.file(path: tls.certificatePath, format: .pem)],
+                    privateKey: .file(path: tls.keyPath, format: .pem)
+                )
+            } else {
+                .plaintext
+            }
+        self.transport = HTTP2ServerTransport.Posix(
+            address: listenAddress.socketAddress(port: configuration.listenPort),
+            transportSecurity: security
+        )
+
+        let health = HealthService(backendHealth: backend.health)
+        let registryService = AeroRegistryService(registry: registry)
+        let reflection = try ReflectionService(
+            services: [
+                AeroRegistryService.serviceName,
+                HealthService.protocolServiceName,
+            ] + ReflectionService.serviceNames
+        )
+        let server = GRPCServer(
+            transport: self.transport,
+            services: [registryService, health] + reflection.services,
+            interceptors: [RequestLoggingInterceptor(logger: logger)]
+        )
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: backend)]
+        if backend.expiry == .sweep {
+            services.append(
+                .init(service: ExpirySweeper(backend: backend, interval: configuration.cleanupInterval, logger: logger))
+            )
+        }
+        let requested = ListenAddress(configuration.listenAddress).map { $0.isIPv6 ? "[\($0.host)]" : $0.host } ?? configuration.listenAddress
+        let serverService = GRPCServerService(server: server, requestedAddress: "\(requested):\(configuration.listenPort)") { address in
+            logger.info(
+                "aero-arc-registry listening",
+                metadata: [
+                    "address": "\(configuration.listenAddress)",
+                    "port": "\(address.port.map(String.init) ?? "\(address)")",
+                    "backend": "\(configuration.backend.rawValue)",
+                    "tls": "\(configuration.tls != nil)",
+                    "relay_ttl": "\(configuration.ttl.relayTTL.goDescription)",
+                    "agent_ttl": "\(configuration.ttl.agentTTL.goDescription)",
+                ]
+            )
+        }
+        services.append(.init(service: serverService))
+        services.append(.init(service: health))
+
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        if handleSignals {
+            groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        }
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        self.group = ServiceGroup(configuration: groupConfiguration)
+    }
+
+    /// Runs until graceful shutdown completes or a component fails.
+    public func run() async throws {
+        try await self.group.run()
+    }
+
+    /// Starts graceful shutdown, as SIGTERM does.
+    public func triggerGracefulShutdown() async {
+        await self.group.triggerGracefulShutdown()
+    }
+
+    /// The port the server is bound to, once it is listening.
+    public func listeningPort() async throws -> Int {
+        let address = try await self.transport.listeningAddress
+        guard let port = address.port else {
+            throw ConfigurationError("the server is not bound to a TCP port")
+        }
+        return port
+    }
+}
+
+extension GRPCNIOTransportHTTP2.SocketAddress {
+    var port: Int? {
+        self.ipv4?.port ?? self.ipv6?.port
+    }
+}

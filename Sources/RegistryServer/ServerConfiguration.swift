@@ -1,0 +1,121 @@
+public import Logging
+public import RegistryCore
+
+/// Everything the server needs to start, checked.
+public struct ServerConfiguration: Sendable {
+    /// The storage backends the registry knows.
+    public enum BackendKind: String, Sendable, CaseIterable {
+        case memory, redis, etcd, consul
+    }
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
+    /// PEM files for TLS.
+    public struct TLS: Sendable, Equatable {
+        public var certificatePath: String
+        public var keyPath: String
+    }
+
+    /// Connection settings for the redis backend.
+    public struct Redis: Sendable, Equatable {
+        public var host: String = "localhost"
+        public var port: Int = 6379
+        public var user: String = "default"
+        public var password: String?
+        public var database: Int = 0
+    }
+
+    public var backend: BackendKind = .memory
+    public var listenAddress: String = "0.0.0.0"
+    public var listenPort: Int = 50051
+    public var tls: TLS?
+    public var ttl: TTLPolicy = .default
+    public var heartbeatInterval: Duration = .seconds(1)
+    public var redis = Redis()
+    public var shutdownTimeout: Duration = .seconds(30)
+    public var limits = CapacityLimits()
+    public var cleanupInterval: Duration = .seconds(1)
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat = .text
+    /// Things worth telling the operator at startup that do not stop it.
+    public var warnings: [String] = []
+
+    /// The defaults, as the Go registry has them.
+    public init() {}
+
+    /// Resolves every setting from its flag, then its environment variable, then its default.
+    /// - Throws: the first invalid value, naming the flag or variable it came from.
+    public init(options: ServerOptions, environment: [String: String]) throws(ConfigurationError) {
+        let settings = SettingResolver(environment: environment)
+
+        self.backend = try settings.value(
+            "backend", options.backend, default: .memory,
+            expected: BackendKind.allCases.map(\.rawValue).joined(separator: ", "),
+            parse: { BackendKind(rawValue: $0.lowercased()) }
+        )
+        self.listenAddress = settings.string("grpc-listen-address", options.grpcListenAddress, default: "0.0.0.0")
+        if ListenAddress(self.listenAddress) == nil {
+            let origin = settings.raw("grpc-listen-address", options.grpcListenAddress)?.origin ?? "--grpc-listen-address"
+            throw ConfigurationError("invalid \(origin) '\(self.listenAddress)': expected an IPv4 or IPv6 address, or localhost")
+        }
+        self.listenPort = try settings.integer("grpc-listen-port", options.grpcListenPort, default: 50051, range: 0...65535)
+
+        if try settings.boolean("tls-enabled", options.tlsEnabled, default: false) {
+            guard let cert = settings.raw("tls-cert-path", options.tlsCertPath)?.value else {
+                throw ConfigurationError("--tls-enabled needs --tls-cert-path (a PEM certificate chain)")
+            }
+            guard let key = settings.raw("tls-key-path", options.tlsKeyPath)?.value else {
+                throw ConfigurationError("--tls-enabled needs --tls-key-path (a PEM private key)")
+            }
+            self.tls = TLS(certificatePath: cert, keyPath: key)
+        }
+
+        let relayTTL = try settings.duration("relay-ttl", options.relayTTL, default: TTLPolicy.defaultTTL, range: TTLPolicy.acceptedRange)
+        let agentTTL = try settings.duration("agent-ttl", options.agentTTL, default: TTLPolicy.defaultTTL, range: TTLPolicy.acceptedRange)
+        do {
+            self.ttl = try TTLPolicy(relayTTL: relayTTL, agentTTL: agentTTL)
+        } catch {
+            throw ConfigurationError(error.message)
+        }
+        self.heartbeatInterval = try settings.duration(
+            "heartbeat-interval", options.heartbeatInterval, default: .seconds(1), range: .milliseconds(1) ... .seconds(24 * 3600)
+        )
+        if self.heartbeatInterval >= relayTTL {
+            self.warnings.append(
+                "heartbeat interval \(self.heartbeatInterval.goDescription) is not shorter than the relay TTL \(relayTTL.goDescription): relays heartbeating at that interval will flap"
+            )
+        }
+
+        self.redis.host = settings.string("redis-addr", options.redisAddr, default: "localhost")
+        self.redis.port = try settings.integer("redis-port", options.redisPort, default: 6379, range: 1...65535)
+        self.redis.user = settings.string("redis-user", options.redisUser, default: "default")
+        self.redis.password = settings.raw("redis-password", options.redisPassword)?.value
+        self.redis.database = try settings.integer("redis-db", options.redisDB, default: 0, range: 0...Int(Int32.max))
+        if options.redisPassword != nil {
+            self.warnings.append(
+                "--redis-password on the command line is visible to other users of this machine; set \(SettingResolver.environmentName(of: "redis-password")) instead"
+            )
+        }
+
+        self.shutdownTimeout = try settings.duration("shutdown-timeout", options.shutdownTimeout, default: .seconds(30), range: .zero ... .seconds(3600))
+        self.limits = CapacityLimits(
+            maxRelays: try settings.integer("max-relays", options.maxRelays, default: CapacityLimits.defaultMaxRelays, range: 1...100_000_000),
+            maxAgents: try settings.integer("max-agents", options.maxAgents, default: CapacityLimits.defaultMaxAgents, range: 1...100_000_000)
+        )
+        self.cleanupInterval = try settings.duration(
+            "cleanup-interval", options.cleanupInterval, default: .seconds(1), range: .milliseconds(10) ... .seconds(3600)
+        )
+        self.logLevel = try settings.value(
+            "log-level", options.logLevel, default: .info,
+            expected: "trace, debug, info, notice, warning, error or critical",
+            parse: { raw in raw.lowercased() == "warn" ? .warning : Logger.Level(rawValue: raw.lowercased()) }
+        )
+        self.logFormat = try settings.value(
+            "log-format", options.logFormat, default: .text, expected: "text or json",
+            parse: { LogFormat(rawValue: $0.lowercased()) }
+        )
+    }
+}

@@ -1,0 +1,77 @@
+public import ArgumentParser
+
+/// The server's command-line flags. Names and defaults are the Go registry's, so an
+/// existing deployment can swap the binary; every flag can also be set through its
+/// environment variable (see ``SettingResolver``). Values are kept raw here and checked
+/// by ``ServerConfiguration/init(options:environment:)``.
+public struct ServerOptions: ParsableArguments {
+    @Option(name: .customLong("backend"), help: help("Storage backend: memory, redis, etcd or consul.", "memory", "backend"))
+    public var backend: String?
+
+    @Option(name: .customLong("grpc-listen-address"), help: help("IP address to listen on.", "0.0.0.0", "grpc-listen-address"))
+    public var grpcListenAddress: String?
+
+    @Option(name: .customLong("grpc-listen-port"), help: help("Port to listen on (0 picks a free one).", "50051", "grpc-listen-port"))
+    public var grpcListenPort: String?
+
+    @Flag(name: .customLong("tls-enabled"), inversion: .prefixedNo, help: help("Serve TLS with the PEM certificate and key below.", "false", "tls-enabled"))
+    public var tlsEnabled: Bool?
+
+    @Option(name: .customLong("tls-cert-path"), help: help("PEM certificate chain for TLS.", nil, "tls-cert-path"))
+    public var tlsCertPath: String?
+
+    @Option(name: .customLong("tls-key-path"), help: help("PEM private key for TLS.", nil, "tls-key-path"))
+    public var tlsKeyPath: String?
+
+    @Option(name: .customLong("relay-ttl"), help: help("How long a relay stays live after its last heartbeat (1s to 24h).", "30s", "relay-ttl"))
+    public var relayTTL: String?
+
+    @Option(name: .customLong("agent-ttl"), help: help("How long an agent stays live after its last heartbeat (1s to 24h).", "30s", "agent-ttl"))
+    public var agentTTL: String?
+
+    @Option(name: .customLong("heartbeat-interval"), help: help("Heartbeat interval relays are expected to use; advisory.", "1s", "heartbeat-interval"))
+    public var heartbeatInterval: String?
+
+    @Option(name: .customLong("redis-addr"), help: help("Redis host (redis backend).", "localhost", "redis-addr"))
+    public var redisAddr: String?
+
+    @Option(name: .customLong("redis-port"), help: help("Redis port (redis backend).", "6379", "redis-port"))
+    public var redisPort: String?
+
+    @Option(name: .customLong("redis-user"), help: help("Redis ACL user name (redis backend).", "default", "redis-user"))
+    public var redisUser: String?
+
+    @Option(name: .customLong("redis-password"), help: help("Redis password (redis backend); prefer the environment variable, as other users can see command lines.", nil, "redis-password"))
+    public var redisPassword: String?
+
+    @Option(name: .customLong("redis-db"), help: help("Redis database number (redis backend).", "0", "redis-db"))
+    public var redisDB: String?
+
+    @Option(name: .customLong("shutdown-timeout"), help: help("How long a graceful shutdown may drain in-flight calls.", "30s", "shutdown-timeout"))
+    public var shutdownTimeout: String?
+
+    @Option(name: .customLong("max-relays"), help: help("Most relays stored at once; more registrations get RESOURCE_EXHAUSTED.", "10000", "max-relays"))
+    public var maxRelays: String?
+
+    @Option(name: .customLong("max-agents"), help: help("Most agents stored at once; more registrations get RESOURCE_EXHAUSTED.", "1000000", "max-agents"))
+    public var maxAgents: String?
+
+    @Option(name: .customLong("cleanup-interval"), help: help("How often expired entries are removed, for backends without native expiry (jittered by 10%).", "1s", "cleanup-interval"))
+    public var cleanupInterval: String?
+
+    @Option(name: .customLong("log-level"), help: help("trace, debug, info, notice, warning (or warn), error or critical.", "info", "log-level"))
+    public var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: help("text or json.", "text", "log-format"))
+    public var logFormat: String?
+
+    public init() {}
+
+    /// Flags that take no value (and accept Go's `--flag=true|false`).
+    public static let booleanFlags: Set<String> = ["tls-enabled"]
+}
+
+private func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {
+    let defaultText = defaultValue.map { "default: \($0); " } ?? ""
+    return ArgumentHelp("\(text) (\(defaultText)env \(SettingResolver.environmentName(of: flag)))")
+}

@@ -1,0 +1,48 @@
+import RegistryCore
+import Synchronization
+
+/// Fails every operation with one error.
+struct ThrowingBackend: RegistryBackend {
+    let error: any Error & Sendable
+    var ttl: TTLPolicy { .default }
+    var expiry: ExpiryMode { .sweep }
+    var health: HealthReporter { HealthReporter() }
+
+    func run() async throws {}
+    func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult { throw self.error }
+    func heartbeatRelay(_ id: RelayID) async throws -> Relay { throw self.error }
+    func listRelays() async throws -> Snapshot<Relay> { throw self.error }
+    func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult { throw self.error }
+    func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement { throw self.error }
+    func listAgents() async throws -> Snapshot<Agent> { throw self.error }
+    func placement(of id: AgentID) async throws -> AgentPlacement { throw self.error }
+    func removeExpired(limit: Int) async throws -> ExpiryReport { throw self.error }
+}
+
+/// Pretends to hold `expired` expired agents and counts removal calls.
+final class CountingBackend: RegistryBackend {
+    private let state: Mutex<(expired: Int, calls: Int)>
+    init(expired: Int) { self.state = Mutex((expired, 0)) }
+    var calls: Int { self.state.withLock { $0.calls } }
+
+    var ttl: TTLPolicy { .default }
+    var expiry: ExpiryMode { .sweep }
+    var health: HealthReporter { HealthReporter() }
+    func run() async throws {}
+    func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult { throw RegistryError.internalError("unused") }
+    func heartbeatRelay(_ id: RelayID) async throws -> Relay { throw RegistryError.internalError("unused") }
+    func listRelays() async throws -> Snapshot<Relay> { throw RegistryError.internalError("unused") }
+    func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult { throw RegistryError.internalError("unused") }
+    func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement { throw RegistryError.internalError("unused") }
+    func listAgents() async throws -> Snapshot<Agent> { throw RegistryError.internalError("unused") }
+    func placement(of id: AgentID) async throws -> AgentPlacement { throw RegistryError.internalError("unused") }
+
+    func removeExpired(limit: Int) async throws -> ExpiryReport {
+        self.state.withLock { state in
+            state.calls += 1
+            let removed = min(limit, state.expired)
+            state.expired -= removed
+            return ExpiryReport(agentsRemoved: removed)
+        }
+    }
+}
