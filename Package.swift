@@ -9,6 +9,12 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// Tests import what they use, without MemberImportVisibility's per-member bookkeeping.
+let testSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
 let package = Package(
     name: "aero-arc-registry",
     platforms: [.macOS(.v15)],
@@ -118,19 +124,19 @@ let package = Package(
         // Test support: the backend contract suite, a manual clock, process fixtures.
         .target(
             name: "RegistryTestKit",
-            dependencies: ["RegistryCore"],
+            dependencies: ["RegistryCore", "RegistryBackendMemory"],
             path: "Tests/RegistryTestKit",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "RegistryCoreTests",
             dependencies: ["RegistryCore", "RegistryTestKit"],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "RegistryBackendMemoryTests",
             dependencies: ["RegistryBackendMemory", "RegistryCore", "RegistryTestKit"],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "RegistryGRPCTests",
@@ -147,7 +153,7 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "RegistryServerTests",
@@ -157,12 +163,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "CLITests",
             dependencies: ["RegistryTestKit"],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
     ]
 )

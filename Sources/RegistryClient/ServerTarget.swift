@@ -70,7 +70,16 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         } else {
             security = .plaintext
         }
-        return try HTTP2ClientTransport.Posix(target: .dns(host: self.host, port: self.port), transportSecurity: security)
+        // IP literals get an IP target: TLS must not send them as SNI host names.
+        let target: any ResolvableTarget =
+            if self.host.contains(":") {
+                .ipv6(address: self.host, port: self.port)
+            } else if self.host.split(separator: ".").count == 4, self.host.allSatisfy({ $0.isNumber || $0 == "." }) {
+                .ipv4(address: self.host, port: self.port)
+            } else {
+                .dns(host: self.host, port: self.port)
+            }
+        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
     }
 }
 

@@ -17,6 +17,11 @@ public struct ServerConfiguration: Sendable {
     public struct TLS: Sendable, Equatable {
         public var certificatePath: String
         public var keyPath: String
+
+        public init(certificatePath: String, keyPath: String) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+        }
     }
 
     /// Connection settings for the redis backend.
@@ -26,6 +31,14 @@ public struct ServerConfiguration: Sendable {
         public var user: String = "default"
         public var password: String?
         public var database: Int = 0
+
+        public init(host: String = "localhost", port: Int = 6379, user: String = "default", password: String? = nil, database: Int = 0) {
+            self.host = host
+            self.port = port
+            self.user = user
+            self.password = password
+            self.database = database
+        }
     }
 
     public var backend: BackendKind = .memory

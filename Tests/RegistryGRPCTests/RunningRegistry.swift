@@ -26,24 +26,19 @@ struct RunningRegistry: Sendable {
     }
 }
 
-/// Serves `backend` (by default a memory backend on a manual clock) on 127.0.0.1:0, runs
-/// `body` with a client, then shuts the server down gracefully and checks it stopped.
+/// Serves `backend` on 127.0.0.1:0, runs `body` with a client, then shuts the server down
+/// gracefully and checks that it stopped.
 func withRunningRegistry<Result: Sendable>(
-    backend: (any RegistryBackend)? = nil,
-    clock: ManualClock = ManualClock(),
-    ttl: TTLPolicy = .default,
-    limits: CapacityLimits = CapacityLimits(),
+    backend: any RegistryBackend,
     configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: (RunningRegistry) async throws -> Result
 ) async throws -> Result {
     var configuration = ServerConfiguration()
     configuration.listenAddress = "127.0.0.1"
     configuration.listenPort = 0
-    configuration.ttl = ttl
-    configuration.limits = limits
+    configuration.ttl = backend.ttl
     configuration.shutdownTimeout = .seconds(5)
     configure(&configuration)
-    let backend = backend ?? MemoryBackend(ttl: ttl, limits: limits, clock: clock)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     let application = try RegistryApplication(configuration: configuration, backend: backend, logger: logger)
@@ -57,6 +52,18 @@ func withRunningRegistry<Result: Sendable>(
         await application.triggerGracefulShutdown()
         try await group.waitForAll()
         return result
+    }
+}
+
+/// Serves a fresh backend from `harness` (by default memory on a manual clock).
+func withRunningRegistry<Result: Sendable>(
+    harness: any BackendHarness = MemoryHarness(),
+    ttl: TTLPolicy = .default,
+    limits: CapacityLimits = CapacityLimits(),
+    _ body: (RunningRegistry) async throws -> Result
+) async throws -> Result {
+    try await harness.withBackend(ttl: ttl, limits: limits) { backend in
+        try await withRunningRegistry(backend: backend, body)
     }
 }
 

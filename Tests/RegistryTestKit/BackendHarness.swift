@@ -16,6 +16,9 @@ public protocol BackendHarness: Sendable {
     /// Moves the backends' clock forward by `duration`: at once for an injected clock, by
     /// waiting for a store whose own clock cannot be moved.
     func advance(by duration: Duration) async throws
+
+    /// The backends' current time: what a registration now would record.
+    func now() async throws -> UnixMilliseconds
 }
 
 /// How precisely a harness controls time.

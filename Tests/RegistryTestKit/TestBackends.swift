@@ -1,0 +1,24 @@
+public import Testing
+
+/// A backend the end-to-end suites run against, by name.
+public struct TestBackend: Sendable, CustomTestStringConvertible {
+    public let name: String
+    /// Makes a harness for one test; remote backends start (or reuse) their store here.
+    public let makeHarness: @Sendable () async throws -> any BackendHarness
+
+    public init(name: String, makeHarness: @escaping @Sendable () async throws -> any BackendHarness) {
+        self.name = name
+        self.makeHarness = makeHarness
+    }
+
+    public var testDescription: String { self.name }
+}
+
+/// Every backend the suites run against. Each backend adds itself here.
+public enum TestBackends {
+    public static let memory = TestBackend(name: "memory") { MemoryHarness() }
+
+    public static var all: [TestBackend] {
+        [memory]
+    }
+}
