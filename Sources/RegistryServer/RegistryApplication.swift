@@ -22,7 +22,7 @@ public struct RegistryApplication: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger, handleSignals: Bool = true) throws {
         try self.init(
             configuration: configuration,
-            backend: try BackendFactory.make(configuration),
+            backend: try BackendFactory.make(configuration, logger: logger),
             logger: logger,
             handleSignals: handleSignals
         )

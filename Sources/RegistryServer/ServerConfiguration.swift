@@ -24,30 +24,15 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
-    /// Connection settings for the redis backend.
-    public struct Redis: Sendable, Equatable {
-        public var host: String = "localhost"
-        public var port: Int = 6379
-        public var user: String = "default"
-        public var password: String?
-        public var database: Int = 0
-
-        public init(host: String = "localhost", port: Int = 6379, user: String = "default", password: String? = nil, database: Int = 0) {
-            self.host = host
-            self.port = port
-            self.user = user
-            self.password = password
-            self.database = database
-        }
-    }
-
     public var backend: BackendKind = .memory
     public var listenAddress: String = "0.0.0.0"
     public var listenPort: Int = 50051
     public var tls: TLS?
     public var ttl: TTLPolicy = .default
     public var heartbeatInterval: Duration = .seconds(1)
-    public var redis = Redis()
+    public var redis = RedisSettings()
+    public var etcd = EtcdSettings()
+    public var consul = ConsulSettings()
     public var shutdownTimeout: Duration = .seconds(30)
     public var limits = CapacityLimits()
     public var cleanupInterval: Duration = .seconds(1)
@@ -102,16 +87,9 @@ public struct ServerConfiguration: Sendable {
             )
         }
 
-        self.redis.host = settings.string("redis-addr", options.redisAddr, default: "localhost")
-        self.redis.port = try settings.integer("redis-port", options.redisPort, default: 6379, range: 1...65535)
-        self.redis.user = settings.string("redis-user", options.redisUser, default: "default")
-        self.redis.password = settings.raw("redis-password", options.redisPassword)?.value
-        self.redis.database = try settings.integer("redis-db", options.redisDB, default: 0, range: 0...Int(Int32.max))
-        if options.redisPassword != nil {
-            self.warnings.append(
-                "--redis-password on the command line is visible to other users of this machine; set \(SettingResolver.environmentName(of: "redis-password")) instead"
-            )
-        }
+        self.redis = try RedisSettings(options: options.redis, settings: settings, warnings: &self.warnings)
+        self.etcd = try EtcdSettings(options: options.etcd, settings: settings, warnings: &self.warnings)
+        self.consul = try ConsulSettings(options: options.consul, settings: settings, warnings: &self.warnings)
 
         self.shutdownTimeout = try settings.duration("shutdown-timeout", options.shutdownTimeout, default: .seconds(30), range: .zero ... .seconds(3600))
         self.limits = CapacityLimits(

@@ -1,6 +1,6 @@
 public import ArgumentParser
 
-/// The server's command-line flags. Names and defaults are the Go registry's, so an
+/// The server's command-line flags; each backend's own flags are in `Backends/`. Names and defaults are the Go registry's, so an
 /// existing deployment can swap the binary; every flag can also be set through its
 /// environment variable (see ``SettingResolver``). Values are kept raw here and checked
 /// by ``ServerConfiguration/init(options:environment:)``.
@@ -32,21 +32,6 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("heartbeat-interval"), help: help("Heartbeat interval relays are expected to use; advisory.", "1s", "heartbeat-interval"))
     public var heartbeatInterval: String?
 
-    @Option(name: .customLong("redis-addr"), help: help("Redis host (redis backend).", "localhost", "redis-addr"))
-    public var redisAddr: String?
-
-    @Option(name: .customLong("redis-port"), help: help("Redis port (redis backend).", "6379", "redis-port"))
-    public var redisPort: String?
-
-    @Option(name: .customLong("redis-user"), help: help("Redis ACL user name (redis backend).", "default", "redis-user"))
-    public var redisUser: String?
-
-    @Option(name: .customLong("redis-password"), help: help("Redis password (redis backend); prefer the environment variable, as other users can see command lines.", nil, "redis-password"))
-    public var redisPassword: String?
-
-    @Option(name: .customLong("redis-db"), help: help("Redis database number (redis backend).", "0", "redis-db"))
-    public var redisDB: String?
-
     @Option(name: .customLong("shutdown-timeout"), help: help("How long a graceful shutdown may drain in-flight calls.", "30s", "shutdown-timeout"))
     public var shutdownTimeout: String?
 
@@ -65,13 +50,22 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: help("text or json.", "text", "log-format"))
     public var logFormat: String?
 
+    @OptionGroup(title: "Redis backend (--backend redis)")
+    public var redis: RedisOptions
+
+    @OptionGroup(title: "etcd backend (--backend etcd)")
+    public var etcd: EtcdOptions
+
+    @OptionGroup(title: "Consul backend (--backend consul)")
+    public var consul: ConsulOptions
+
     public init() {}
 
     /// Flags that take no value (and accept Go's `--flag=true|false`).
     public static let booleanFlags: Set<String> = ["tls-enabled"]
 }
 
-private func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {
+func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {
     let defaultText = defaultValue.map { "default: \($0); " } ?? ""
     return ArgumentHelp("\(text) (\(defaultText)env \(SettingResolver.environmentName(of: flag)))")
 }

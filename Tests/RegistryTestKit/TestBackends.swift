@@ -14,11 +14,12 @@ public struct TestBackend: Sendable, CustomTestStringConvertible {
     public var testDescription: String { self.name }
 }
 
-/// Every backend the suites run against. Each backend adds itself here.
+/// Every backend the suites run against. Each backend lists its harnesses in its own
+/// `TestBackends+<Name>.swift`.
 public enum TestBackends {
     public static let memory = TestBackend(name: "memory") { MemoryHarness() }
 
     public static var all: [TestBackend] {
-        [memory]
+        [memory] + redis + etcd + consul
     }
 }

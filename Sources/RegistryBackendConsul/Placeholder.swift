@@ -1,0 +1,2 @@
+/// The Consul backend. (Issue 6: not written yet.)
+public enum ConsulBackendPlaceholder {}

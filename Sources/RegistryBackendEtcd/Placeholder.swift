@@ -1,0 +1,2 @@
+/// The etcd backend. (Issue 5: not written yet.)
+public enum EtcdBackendPlaceholder {}
