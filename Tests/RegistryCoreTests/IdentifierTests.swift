@@ -61,3 +61,17 @@ struct IdentifierTests {
         #expect(throws: RegistryError.self) { try TTLPolicy(agentTTL: .seconds(86_401)) }
     }
 }
+
+@Suite("Control character scan")
+struct ControlCharacterTests {
+    @Test("the byte scan agrees with Unicode's Cc category for every scalar up to U+07FF and a sample beyond")
+    func agreesWithUnicode() {
+        let scalars = (0...0x7FF).compactMap(Unicode.Scalar.init) + [0x2003, 0x200B, 0xFEFF, 0x1F681, 0x10FFFF].compactMap(Unicode.Scalar.init)
+        for scalar in scalars {
+            let text = "a" + String(Character(scalar)) + "b"
+            let expected = scalar.properties.generalCategory == .control
+            let found = (try? AgentID(validating: text)) == nil
+            #expect(found == expected, "U+\(String(scalar.value, radix: 16))")
+        }
+    }
+}
