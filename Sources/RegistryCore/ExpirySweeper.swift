@@ -54,17 +54,26 @@ public struct ExpirySweeper: Service {
     /// One pass: removes every entry that is expired now, batch by batch.
     public func sweep() async throws -> ExpiryReport {
         var report = ExpiryReport()
+        var busy = Duration.zero
+        let clock = ContinuousClock()
         while true {
             try Task.checkCancellation()
+            let started = clock.now
             let batch = try await self.backend.removeExpired(limit: self.batchSize)
+            busy += clock.now - started
             report += batch
             if batch.total < self.batchSize { break }
             await Task.yield()
         }
         if report.total > 0 {
+            // busy_ms: time spent inside the backend's removals, the pass's cost to the server.
             self.logger.debug(
                 "removed expired entries",
-                metadata: ["relays": "\(report.relaysRemoved)", "agents": "\(report.agentsRemoved)"]
+                metadata: [
+                    "relays": "\(report.relaysRemoved)",
+                    "agents": "\(report.agentsRemoved)",
+                    "busy_ms": "\(Double(busy.components.attoseconds) / 1e15 + Double(busy.components.seconds) * 1000)",
+                ]
             )
         }
         return report

@@ -5,6 +5,10 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(SwiftOverlayShims)
+// Declares timespec on Linux; needed for its members under MemberImportVisibility.
+import SwiftOverlayShims
+#endif
 
 /// A source of registry time.
 ///
