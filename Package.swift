@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "aero-arc-registry", targets: ["aero-arc-registry"]),
         .executable(name: "aero-arc-registryctl", targets: ["aero-arc-registryctl"]),
+        .executable(name: "aero-arc-registry-bench", targets: ["aero-arc-registry-bench"]),
         .library(name: "RegistryCore", targets: ["RegistryCore"]),
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
     ],
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The domain: IDs, records, errors, the backend protocol, the facade, the sweeper.
@@ -178,6 +180,33 @@ let package = Package(
                 "RegistryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The load generator: scenarios, closed and open loops, the noop baseline, reports.
+        .target(
+            name: "RegistryBench",
+            dependencies: [
+                "RegistryCore",
+                "RegistryProtos",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "aero-arc-registry-bench",
+            dependencies: [
+                "RegistryBench",
+                "RegistryCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

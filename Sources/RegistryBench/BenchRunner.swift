@@ -1,0 +1,160 @@
+public import Logging
+import RegistryProtos
+
+/// Runs the configured scenarios against a target and collects the measurements.
+public struct BenchRunner: Sendable {
+    public let configuration: BenchConfiguration
+    public let target: BenchTarget
+    public let fleet: Fleet
+    private let logger: Logger
+    var loggerForScenarios: Logger { self.logger }
+
+    public init(configuration: BenchConfiguration, target: BenchTarget, logger: Logger) {
+        self.configuration = configuration
+        self.target = target
+        self.fleet = Fleet(relays: configuration.relays, agents: configuration.agents)
+        self.logger = logger
+    }
+
+    /// Server stats now, when the server is local.
+    func serverStats() -> ProcessStats? {
+        self.configuration.serverPID.flatMap(ProcessStats.read(pid:))
+    }
+
+    /// Preloads the fleet if a scenario needs it, then runs every scenario in order.
+    public func run() async throws -> (measurements: [Measurement], residentAfterPreload: Int?) {
+        var measurements: [Measurement] = []
+        var residentAfterPreload: Int?
+        let dataScenarios = self.configuration.scenarios.filter { $0.needsFleet && $0 != .expiry }
+        if !dataScenarios.isEmpty {
+            self.logger.info("preloading \(self.fleet.relayIDs.count) relays and \(self.fleet.agentIDs.count) agents")
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await self.fleet.preload(on: self.target)
+            residentAfterPreload = self.serverStats()?.residentBytes
+            self.logger.info("preloaded in \(clock.now - started)")
+        }
+        var noopThroughput: [String: Double] = [:]
+        for scenario in self.configuration.scenarios {
+            switch scenario {
+            case .fleet:
+                measurements += await self.runFleet()
+            case .expiry:
+                measurements += try await ExpiryScenario(runner: self).run()
+            default:
+                let closed = await self.measure(scenario, closed: true, rate: nil)
+                if scenario == .noop {
+                    noopThroughput["closed"] = closed.throughput
+                }
+                measurements.append(closed)
+                guard self.configuration.openLoopScenarios.contains(scenario) else { continue }
+                for fraction in self.configuration.openLoopFractions where closed.throughput > 0 {
+                    let open = await self.measure(scenario, closed: false, rate: closed.throughput * fraction)
+                    measurements.append(open)
+                }
+            }
+        }
+        if let baseline = noopThroughput["closed"], baseline > 0 {
+            for index in measurements.indices where measurements[index].mode == "closed" && measurements[index].scenario != "noop" {
+                measurements[index].ratioToNoop = measurements[index].throughput / baseline
+            }
+        }
+        return (measurements, residentAfterPreload)
+    }
+
+    /// One closed- or open-loop run of a single-operation scenario.
+    func measure(_ scenario: Scenario, closed: Bool, rate: Double?) async -> Measurement {
+        let operation = scenario.operation(target: self.target, fleet: self.fleet)
+        self.logger.info("running \(scenario.rawValue) \(closed ? "closed loop" : "open loop at \(Int(rate ?? 0))/s")")
+        let before = self.serverStats()
+        let result: LoadResult =
+            if closed {
+                await LoadGenerator.closedLoop(
+                    concurrency: self.concurrency(for: scenario),
+                    warmup: self.configuration.warmup,
+                    duration: self.configuration.duration,
+                    operation: operation
+                )
+            } else {
+                await LoadGenerator.openLoop(
+                    rate: rate ?? 1,
+                    warmup: self.configuration.warmup,
+                    duration: self.configuration.duration,
+                    operation: operation
+                )
+            }
+        var measurement = Measurement(scenario: scenario.rawValue, mode: closed ? "closed" : "open", result: result)
+        if closed {
+            measurement.concurrency = self.concurrency(for: scenario)
+        } else {
+            measurement.offeredRate = rate
+        }
+        measurement.connections = self.configuration.connections
+        if scenario != .noop, let before, let after = self.serverStats(), measurement.calls > 0 {
+            // Includes the warm-up's calls, which cost CPU too.
+            let calls = Double(measurement.calls) * (1 + self.configuration.warmup.seconds / max(self.configuration.duration.seconds, 0.001))
+            measurement.serverCPUMicrosPerCall = (after.cpuSeconds - before.cpuSeconds) * 1e6 / calls
+        }
+        return measurement
+    }
+
+    /// Whole-list reads are heavy: fewer callers keep them from starving each other.
+    private func concurrency(for scenario: Scenario) -> Int {
+        switch scenario {
+        case .listAgents: min(self.configuration.concurrency, 4)
+        default: self.configuration.concurrency
+        }
+    }
+
+    /// Relay heartbeats, agent heartbeats and placement reads at their fleet rates, together.
+    func runFleet() async -> [Measurement] {
+        let interval = self.configuration.fleetInterval.seconds
+        let relayRate = Double(self.fleet.relayIDs.count) / interval
+        let agentRate = Double(self.fleet.agentIDs.count) / interval
+        let readRate = self.configuration.fleetReadsPerSecond
+        self.logger.info("running fleet: \(Int(relayRate)) relay + \(Int(agentRate)) agent heartbeats/s, \(Int(readRate)) reads/s")
+        let agents = self.fleet.agentIDs
+        let target = self.target
+        let agentHeartbeat: Operation = { worker, sequence in
+            // As the existing relays do: no timestamp, no relay_id.
+            var request = Aeroarc_Registry_V1_HeartbeatAgentRequest()
+            request.agentID = agents[sequence % agents.count]
+            _ = try await target.registry(worker).heartbeatAgent(request)
+        }
+        let streams: [(String, Double, Operation)] = [
+            ("relay heartbeats", relayRate, Scenario.heartbeatRelay.operation(target: target, fleet: self.fleet)),
+            ("agent heartbeats", agentRate, agentHeartbeat),
+            ("placement reads", readRate, Scenario.getPlacement.operation(target: target, fleet: self.fleet)),
+        ]
+        let before = self.serverStats()
+        let results = await withTaskGroup(of: (Int, LoadResult).self) { group in
+            for (index, stream) in streams.enumerated() where stream.1 > 0 {
+                group.addTask {
+                    (index, await LoadGenerator.openLoop(rate: stream.1, warmup: self.configuration.warmup, duration: self.configuration.duration, operation: stream.2))
+                }
+            }
+            var results: [Int: LoadResult] = [:]
+            for await (index, result) in group {
+                results[index] = result
+            }
+            return results
+        }
+        let after = self.serverStats()
+        var measurements: [Measurement] = []
+        for (index, stream) in streams.enumerated() {
+            guard let result = results[index] else { continue }
+            var measurement = Measurement(scenario: "fleet", stream: stream.0, mode: "open", result: result)
+            measurement.offeredRate = stream.1
+            measurement.connections = self.configuration.connections
+            measurements.append(measurement)
+        }
+        if let before, let after {
+            let calls = measurements.reduce(0) { $0 + Double($1.calls) } * (1 + self.configuration.warmup.seconds / self.configuration.duration.seconds)
+            for index in measurements.indices {
+                measurements[index].serverCPUMicrosPerCall = (after.cpuSeconds - before.cpuSeconds) * 1e6 / max(calls, 1)
+            }
+        }
+        return measurements
+    }
+}
+
