@@ -51,22 +51,28 @@ struct ExpiryIndex<Key: Hashable> {
         self.insert(key, deadline: new)
     }
 
+    /// Removes and returns a key whose deadline is certainly at or before `now`, oldest
+    /// bucket first, or nil when there is none.
+    mutating func popExpired(now: UnixMillisecondsValue) -> Key? {
+        while let oldest = self.order.min, (oldest + 1) * self.granularity <= now {
+            // Popped in place: copying the set out would copy it on every call.
+            if let key = self.buckets[oldest]?.popFirst() {
+                if self.buckets[oldest]?.isEmpty == true {
+                    self.buckets[oldest] = nil
+                    _ = self.order.removeMin()
+                }
+                return key
+            }
+            _ = self.order.removeMin()  // a bucket emptied by renewals
+        }
+        return nil
+    }
+
     /// Removes and returns up to `limit` keys whose deadlines are certainly at or before `now`.
     mutating func removeExpired(now: UnixMillisecondsValue, limit: Int) -> [Key] {
         var expired: [Key] = []
-        while expired.count < limit, let oldest = self.order.min, (oldest + 1) * self.granularity <= now {
-            guard var keys = self.buckets.removeValue(forKey: oldest) else {
-                _ = self.order.removeMin()  // emptied by renewals
-                continue
-            }
-            while expired.count < limit, let key = keys.popFirst() {
-                expired.append(key)
-            }
-            if keys.isEmpty {
-                _ = self.order.removeMin()
-            } else {
-                self.buckets[oldest] = keys
-            }
+        while expired.count < limit, let key = self.popExpired(now: now) {
+            expired.append(key)
         }
         return expired
     }

@@ -165,10 +165,11 @@ struct MemoryRegistryState {
 
     // MARK: Expiry
 
-    /// Removes up to about `limit` expired entries; a relay always goes with all its agents.
+    /// Removes expired entries until about `limit` are gone; a relay always goes with all its
+    /// agents, so a batch can exceed `limit` by one relay's agents.
     mutating func removeExpired(now: Int64, limit: Int) -> ExpiryReport {
         var report = ExpiryReport()
-        for id in self.relayExpiry.removeExpired(now: now, limit: limit) {
+        while report.total < limit, let id = self.relayExpiry.popExpired(now: now) {
             guard let record = self.relays[id] else { continue }
             if self.isLive(record, now: now) {
                 // Cannot happen while the index mirrors the records; keep the relay rather than lose it.
@@ -179,9 +180,7 @@ struct MemoryRegistryState {
             report.relaysRemoved += 1
             self.removeRelay(id)
         }
-        let remaining = limit - report.total
-        guard remaining > 0 else { return report }
-        for id in self.agentExpiry.removeExpired(now: now, limit: remaining) {
+        while report.total < limit, let id = self.agentExpiry.popExpired(now: now) {
             guard let record = self.agents[id] else { continue }
             if now < record.lastHeartbeat + self.agentTTL {
                 self.agentExpiry.insert(id, deadline: record.lastHeartbeat + self.agentTTL)

@@ -74,3 +74,29 @@ struct MemoryRegistryStateTests {
         #expect(state.indexedCounts == (100, 90_000))
     }
 }
+
+@Suite("Memory state batching")
+struct MemoryRegistryStateBatchingTests {
+    @Test("a removal batch stops near its limit even when relays carry many agents")
+    func batchesByEntries() throws {
+        let ttl = try TTLPolicy(relayTTL: .seconds(10), agentTTL: .seconds(100))
+        var state = MemoryRegistryState(ttl: ttl, limits: CapacityLimits())
+        for relay in 0..<10 {
+            let id = try RelayID(validating: "relay-\(relay)")
+            _ = try state.registerRelay(RelayRegistration(id: id, endpoint: try RelayEndpoint(address: "a", grpcPort: 1)), now: 0)
+            for agent in 0..<300 {
+                _ = try state.registerAgent(try AgentID(validating: "agent-\(relay)-\(agent)"), on: id, now: 0)
+            }
+        }
+        var batches: [ExpiryReport] = []
+        while true {
+            let batch = state.removeExpired(now: 20_000, limit: 1_000)
+            if batch.total == 0 { break }
+            batches.append(batch)
+        }
+        // Each relay brings 301 entries, so a batch holds at most 4 relays (1,204 entries).
+        #expect(batches.map(\.relaysRemoved) == [4, 4, 2])
+        #expect(batches.allSatisfy { $0.total <= 1_000 + 301 })
+        #expect(state.agents.isEmpty && state.relays.isEmpty)
+    }
+}
