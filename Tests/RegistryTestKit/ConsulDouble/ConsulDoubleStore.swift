@@ -1,0 +1,260 @@
+import Foundation
+
+/// The KV state of ``ConsulDouble`` and Consul's documented semantics over it, without I/O.
+///
+/// Modelled from Consul's HTTP API documentation (`/v1/kv`, `/v1/txn`):
+/// - Every write request is one Raft log entry and takes the next index, whether or not a
+///   check fails; entries it changes get that index as `ModifyIndex`, and a created entry
+///   also as `CreateIndex`. A key deleted and written again is a new entry (new
+///   `CreateIndex`).
+/// - A set whose value and flags equal the stored ones changes nothing, not even
+///   `ModifyIndex`.
+/// - `cas` on a write: index 0 writes only a missing key; another index writes only if it
+///   equals the key's `ModifyIndex` (a missing key fails). `delete-cas` deletes only at the
+///   key's `ModifyIndex`; a missing key counts as deleted.
+/// - A transaction applies its operations in order in one write, sees its own earlier
+///   operations, and is all or nothing: every failing operation is reported by its index,
+///   and nothing is applied.
+/// - Deleted keys leave tombstones, so a recursive read's index never goes backwards.
+public struct ConsulDoubleStore: Sendable {
+    /// One stored key.
+    public struct Entry: Sendable, Equatable {
+        public var key: String
+        public var value: [UInt8]?
+        public var flags: UInt64
+        public var createIndex: UInt64
+        public var modifyIndex: UInt64
+        public var lockIndex: UInt64 = 0
+    }
+
+    /// One operation of a transaction (KV verbs only).
+    public struct Operation: Sendable {
+        public var verb: String
+        public var key: String
+        public var value: [UInt8]?
+        public var flags: UInt64
+        public var index: UInt64
+
+        public init(verb: String, key: String, value: [UInt8]? = nil, flags: UInt64 = 0, index: UInt64 = 0) {
+            self.verb = verb
+            self.key = key
+            self.value = value
+            self.flags = flags
+            self.index = index
+        }
+
+        /// Verbs that change the store.
+        var isWrite: Bool {
+            ["set", "cas", "delete", "delete-cas", "delete-tree", "lock", "unlock"].contains(self.verb)
+        }
+    }
+
+    /// What a transaction did: the entries it returns, or the operations that failed.
+    public enum TransactionOutcome: Sendable {
+        /// Results in operation order; `includeValue` is false for entries returned by writes and checks.
+        case applied([(entry: Entry, includeValue: Bool)])
+        case rolledBack([(opIndex: Int, what: String)])
+    }
+
+    public private(set) var entries: [String: Entry] = [:]
+    /// Key → index of the deletion that removed it.
+    private var tombstones: [String: UInt64] = [:]
+    /// The last Raft index handed out.
+    public private(set) var lastIndex: UInt64 = 1
+    /// The last index that changed the KV table.
+    public private(set) var kvIndex: UInt64 = 1
+
+    public init() {}
+
+    // MARK: Reads
+
+    /// The entry at `key`, and the index to report (the KV table's).
+    public func get(_ key: String) -> (index: UInt64, entry: Entry?) {
+        (self.kvIndex, self.entries[key])
+    }
+
+    /// Entries under `prefix`, sorted by key, and the highest index among them and the
+    /// prefix's tombstones (or the table's, when both are absent).
+    public func list(prefix: String) -> (index: UInt64, entries: [Entry]) {
+        let matching = self.entries.values.filter { $0.key.utf8.starts(with: prefix.utf8) }
+            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        var index = matching.map(\.modifyIndex).max() ?? 0
+        for (key, deleted) in self.tombstones where deleted > index && key.utf8.starts(with: prefix.utf8) {
+            index = deleted
+        }
+        return (index == 0 ? self.kvIndex : index, matching)
+    }
+
+    /// Keys under `prefix`; with a separator, keys are cut after the first separator past
+    /// the prefix and deduplicated (folders).
+    public func keys(prefix: String, separator: String?) -> (index: UInt64, keys: [String]) {
+        let (index, entries) = self.list(prefix: prefix)
+        var keys: [String] = []
+        for entry in entries {
+            var key = entry.key
+            if let separator, !separator.isEmpty {
+                let rest = entry.key.dropFirst(prefix.count)
+                if let range = rest.range(of: separator) {
+                    key = prefix + rest[..<range.upperBound]
+                }
+            }
+            if keys.last != key {
+                keys.append(key)
+            }
+        }
+        return (index, keys)
+    }
+
+    // MARK: Writes
+
+    /// `PUT /v1/kv/<key>[?cas=]`: whether it was written.
+    public mutating func put(_ key: String, value: [UInt8], flags: UInt64 = 0, cas: UInt64?) -> Bool {
+        let index = self.nextIndex()
+        if let cas, !self.casAllows(key, cas) {
+            return false
+        }
+        self.set(key, value: value, flags: flags, at: index)
+        return true
+    }
+
+    /// `DELETE /v1/kv/<key>[?recurse][?cas=]`: whether it was deleted.
+    public mutating func delete(_ key: String, recurse: Bool, cas: UInt64?) -> Bool {
+        let index = self.nextIndex()
+        if recurse {
+            for stored in self.entries.keys where stored.utf8.starts(with: key.utf8) {
+                self.remove(stored, at: index)
+            }
+            return true
+        }
+        if let cas, let entry = self.entries[key], entry.modifyIndex != cas {
+            // Deletes only at the key's ModifyIndex (so never with cas=0); a missing key counts as deleted.
+            return false
+        }
+        self.remove(key, at: index)
+        return true
+    }
+
+    /// `PUT /v1/txn` with writes: all operations in one write, or none.
+    public mutating func transaction(_ operations: [Operation]) -> TransactionOutcome {
+        let index = self.nextIndex()
+        let saved = (self.entries, self.tombstones, self.kvIndex)
+        let outcome = self.apply(operations, at: index)
+        if case .rolledBack = outcome {
+            (self.entries, self.tombstones, self.kvIndex) = saved
+        }
+        return outcome
+    }
+
+    /// `PUT /v1/txn` with reads only: no index is consumed and nothing changes.
+    public func readTransaction(_ operations: [Operation]) -> TransactionOutcome {
+        var copy = self
+        return copy.apply(operations, at: self.lastIndex)
+    }
+
+    /// Stores entries directly, as if each had been written by its own request (tests
+    /// use it to build large registries quickly).
+    public mutating func seed(_ values: [(key: String, value: [UInt8])]) {
+        for (key, value) in values {
+            self.set(key, value: value, flags: 0, at: self.nextIndex())
+        }
+    }
+
+    // MARK: Internals
+
+    private mutating func nextIndex() -> UInt64 {
+        self.lastIndex += 1
+        return self.lastIndex
+    }
+
+    private func casAllows(_ key: String, _ cas: UInt64) -> Bool {
+        guard let existing = self.entries[key] else { return cas == 0 }
+        return cas != 0 && existing.modifyIndex == cas
+    }
+
+    @discardableResult
+    private mutating func set(_ key: String, value: [UInt8]?, flags: UInt64, at index: UInt64) -> Entry {
+        if let existing = self.entries[key] {
+            if existing.value == value && existing.flags == flags {
+                return existing  // unchanged: not even ModifyIndex moves
+            }
+            var updated = existing
+            updated.value = value
+            updated.flags = flags
+            updated.modifyIndex = index
+            self.entries[key] = updated
+            self.kvIndex = index
+            return updated
+        }
+        let entry = Entry(key: key, value: value, flags: flags, createIndex: index, modifyIndex: index)
+        self.entries[key] = entry
+        self.tombstones[key] = nil
+        self.kvIndex = index
+        return entry
+    }
+
+    private mutating func remove(_ key: String, at index: UInt64) {
+        guard self.entries.removeValue(forKey: key) != nil else { return }
+        self.tombstones[key] = index
+        self.kvIndex = index
+    }
+
+    private mutating func apply(_ operations: [Operation], at index: UInt64) -> TransactionOutcome {
+        var results: [(entry: Entry, includeValue: Bool)] = []
+        var failures: [(opIndex: Int, what: String)] = []
+        for (position, operation) in operations.enumerated() {
+            let key = operation.key
+            switch operation.verb {
+            case "set":
+                results.append((self.set(key, value: operation.value, flags: operation.flags, at: index), false))
+            case "cas":
+                if self.casAllows(key, operation.index) {
+                    results.append((self.set(key, value: operation.value, flags: operation.flags, at: index), false))
+                } else {
+                    failures.append((position, "failed to set key \"\(key)\", index is stale"))
+                }
+            case "get":
+                if let entry = self.entries[key] {
+                    results.append((entry, true))
+                } else {
+                    failures.append((position, "key \"\(key)\" doesn't exist"))
+                }
+            case "get-or-empty":
+                results.append((self.entries[key] ?? Entry(key: key, value: nil, flags: 0, createIndex: 0, modifyIndex: 0), true))
+            case "get-tree":
+                results += self.list(prefix: key).entries.map { ($0, true) }
+            case "check-index":
+                if let entry = self.entries[key], entry.modifyIndex == operation.index {
+                    results.append((entry, false))
+                } else if self.entries[key] == nil {
+                    failures.append((position, "failed to check index, key \"\(key)\" doesn't exist"))
+                } else {
+                    failures.append((
+                        position,
+                        "failed index check for key \"\(key)\", current modify index \(self.entries[key]?.modifyIndex ?? 0) != \(operation.index)"
+                    ))
+                }
+            case "check-not-exists":
+                if self.entries[key] != nil {
+                    failures.append((position, "key \"\(key)\" exists"))
+                }
+            case "delete":
+                self.remove(key, at: index)
+            case "delete-tree":
+                for stored in self.entries.keys where stored.utf8.starts(with: key.utf8) {
+                    self.remove(stored, at: index)
+                }
+            case "delete-cas":
+                if let entry = self.entries[key] {
+                    if entry.modifyIndex == operation.index {
+                        self.remove(key, at: index)
+                    } else {
+                        failures.append((position, "failed to delete key \"\(key)\", index is stale"))
+                    }
+                }
+            default:
+                failures.append((position, "unknown KV verb \"\(operation.verb)\""))
+            }
+        }
+        return failures.isEmpty ? .applied(results) : .rolledBack(failures)
+    }
+}
