@@ -25,6 +25,10 @@ struct ConsulClient: Sendable {
         var http = HTTPClient.Configuration()
         http.timeout = .init(connect: Self.timeAmount(configuration.timeout), read: Self.timeAmount(configuration.timeout))
         http.redirectConfiguration = .disallow
+        // Fail requests as soon as a connection cannot be made, and try afresh on the next
+        // one: AsyncHTTPClient's own retries back off up to a minute, which would delay
+        // recovery long after Consul is back.
+        http.connectionPool.retryConnectionEstablishment = false
         if configuration.address.scheme == .https {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let caPath = configuration.caPath {

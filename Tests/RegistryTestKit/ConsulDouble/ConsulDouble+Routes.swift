@@ -9,7 +9,7 @@ extension ConsulDouble {
     /// Applies the current fault, then the route.
     func handle(_ request: ConsulDoubleRequest) -> ConsulDoubleAction {
         let fault = self.state.withLock { state in
-            state.requests += 1
+            state.requests.append("\(request.method) \(request.uri)")
             return state.fault
         }
         switch fault {
@@ -71,19 +71,18 @@ extension ConsulDouble {
     // MARK: KV
 
     private func read(_ key: String, _ request: ConsulDoubleRequest) -> ConsulDoubleResponse {
-        let store = self.store
         var response: ConsulDoubleResponse
         let index: UInt64
         if request.query["keys"] != nil {
-            let (listed, keys) = store.keys(prefix: key, separator: request.query["separator"])
+            let (listed, keys) = self.withStore { $0.keys(prefix: key, separator: request.query["separator"]) }
             index = listed
             response = keys.isEmpty ? ConsulDoubleResponse(status: 404, body: []) : Self.json(keys)
         } else if request.query["recurse"] != nil {
-            let (listed, entries) = store.list(prefix: key)
+            let (listed, entries) = self.withStore { $0.list(prefix: key) }
             index = listed
             response = entries.isEmpty ? ConsulDoubleResponse(status: 404, body: []) : Self.entriesJSON(entries)
         } else {
-            let (table, entry) = store.get(key)
+            let (table, entry) = self.store.get(key)
             index = table
             response = entry.map { Self.json([EntryJSON($0, includeValue: true)]) } ?? ConsulDoubleResponse(status: 404, body: [])
         }

@@ -62,7 +62,7 @@ public final class ConsulDouble: Sendable {
         var server: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var port = 0
-        var requests = 0
+        var requests: [String] = []
         var stopped = false
     }
 
@@ -105,6 +105,11 @@ public final class ConsulDouble: Sendable {
 
     /// Requests received so far.
     public var requestCount: Int {
+        self.state.withLock { $0.requests.count }
+    }
+
+    /// Every request received so far, as "METHOD /path?query".
+    public var requestLog: [String] {
         self.state.withLock { $0.requests }
     }
 

@@ -72,6 +72,7 @@ final class ConsulDoubleHandler: ChannelInboundHandler {
 /// One request as the double's routes see it.
 struct ConsulDoubleRequest {
     var method: HTTPMethod
+    var uri: String
     var path: String
     /// Query parameters, percent-decoded; a parameter without `=` has an empty value.
     var query: [String: String]
@@ -80,6 +81,7 @@ struct ConsulDoubleRequest {
 
     init(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: [UInt8]) {
         self.method = method
+        self.uri = uri
         self.headers = headers
         self.body = body
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)

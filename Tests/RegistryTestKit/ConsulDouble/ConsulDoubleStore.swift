@@ -57,6 +57,9 @@ public struct ConsulDoubleStore: Sendable {
     }
 
     public private(set) var entries: [String: Entry] = [:]
+    /// Every key, sorted by bytes; rebuilt on the next listing after keys come or go.
+    private var orderedKeys: [String] = []
+    private var keysChanged = false
     /// Key → index of the deletion that removed it.
     private var tombstones: [String: UInt64] = [:]
     /// The last Raft index handed out.
@@ -73,21 +76,65 @@ public struct ConsulDoubleStore: Sendable {
         (self.kvIndex, self.entries[key])
     }
 
-    /// Entries under `prefix`, sorted by key, and the highest index among them and the
-    /// prefix's tombstones (or the table's, when both are absent).
-    public func list(prefix: String) -> (index: UInt64, entries: [Entry]) {
-        let matching = self.entries.values.filter { $0.key.utf8.starts(with: prefix.utf8) }
-            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-        var index = matching.map(\.modifyIndex).max() ?? 0
-        for (key, deleted) in self.tombstones where deleted > index && key.utf8.starts(with: prefix.utf8) {
+    /// Entries under `prefix`, sorted by key bytes, and the highest index among them and
+    /// the prefix's tombstones (or the table's, when both are absent). Mutating only to
+    /// refresh the key order it keeps for large listings.
+    public mutating func list(prefix: String) -> (index: UInt64, entries: [Entry]) {
+        if self.keysChanged {
+            self.orderedKeys = self.entries.keys.sorted(by: Self.bytesPrecede)
+            self.keysChanged = false
+        }
+        // Binary search for the first key not below the prefix, then walk while it matches.
+        var low = 0
+        var high = self.orderedKeys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if Self.bytesPrecede(self.orderedKeys[middle], prefix) {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        var matching: [Entry] = []
+        var index: UInt64 = 0
+        for key in self.orderedKeys[low...] {
+            guard Self.hasBytePrefix(key, prefix) else { break }
+            guard let entry = self.entries[key] else { continue }
+            matching.append(entry)
+            index = max(index, entry.modifyIndex)
+        }
+        for (key, deleted) in self.tombstones where deleted > index && Self.hasBytePrefix(key, prefix) {
             index = deleted
         }
         return (index == 0 ? self.kvIndex : index, matching)
     }
 
+    /// Byte order of UTF-8 keys, as Consul's radix tree orders them.
+    static func bytesPrecede(_ lhs: String, _ rhs: String) -> Bool {
+        var lhs = lhs
+        var rhs = rhs
+        return lhs.withUTF8 { left in
+            rhs.withUTF8 { right in
+                let common = min(left.count, right.count)
+                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+                return order < 0 || (order == 0 && left.count < right.count)
+            }
+        }
+    }
+
+    static func hasBytePrefix(_ text: String, _ prefix: String) -> Bool {
+        var text = text
+        var prefix = prefix
+        return text.withUTF8 { whole in
+            prefix.withUTF8 { start in
+                start.count <= whole.count && (start.count == 0 || memcmp(whole.baseAddress!, start.baseAddress!, start.count) == 0)
+            }
+        }
+    }
+
     /// Keys under `prefix`; with a separator, keys are cut after the first separator past
     /// the prefix and deduplicated (folders).
-    public func keys(prefix: String, separator: String?) -> (index: UInt64, keys: [String]) {
+    public mutating func keys(prefix: String, separator: String?) -> (index: UInt64, keys: [String]) {
         let (index, entries) = self.list(prefix: prefix)
         var keys: [String] = []
         for entry in entries {
@@ -121,7 +168,7 @@ public struct ConsulDoubleStore: Sendable {
     public mutating func delete(_ key: String, recurse: Bool, cas: UInt64?) -> Bool {
         let index = self.nextIndex()
         if recurse {
-            for stored in self.entries.keys where stored.utf8.starts(with: key.utf8) {
+            for stored in Array(self.entries.keys) where Self.hasBytePrefix(stored, key) {
                 self.remove(stored, at: index)
             }
             return true
@@ -137,10 +184,11 @@ public struct ConsulDoubleStore: Sendable {
     /// `PUT /v1/txn` with writes: all operations in one write, or none.
     public mutating func transaction(_ operations: [Operation]) -> TransactionOutcome {
         let index = self.nextIndex()
-        let saved = (self.entries, self.tombstones, self.kvIndex)
+        let saved = (self.entries, self.tombstones, self.kvIndex, self.keysChanged)
         let outcome = self.apply(operations, at: index)
         if case .rolledBack = outcome {
-            (self.entries, self.tombstones, self.kvIndex) = saved
+            (self.entries, self.tombstones, self.kvIndex, self.keysChanged) = saved
+            self.keysChanged = true
         }
         return outcome
     }
@@ -187,6 +235,7 @@ public struct ConsulDoubleStore: Sendable {
         }
         let entry = Entry(key: key, value: value, flags: flags, createIndex: index, modifyIndex: index)
         self.entries[key] = entry
+        self.keysChanged = true
         self.tombstones[key] = nil
         self.kvIndex = index
         return entry
@@ -194,6 +243,7 @@ public struct ConsulDoubleStore: Sendable {
 
     private mutating func remove(_ key: String, at index: UInt64) {
         guard self.entries.removeValue(forKey: key) != nil else { return }
+        self.keysChanged = true
         self.tombstones[key] = index
         self.kvIndex = index
     }
@@ -240,7 +290,7 @@ public struct ConsulDoubleStore: Sendable {
             case "delete":
                 self.remove(key, at: index)
             case "delete-tree":
-                for stored in self.entries.keys where stored.utf8.starts(with: key.utf8) {
+                for stored in Array(self.entries.keys) where Self.hasBytePrefix(stored, key) {
                     self.remove(stored, at: index)
                 }
             case "delete-cas":
