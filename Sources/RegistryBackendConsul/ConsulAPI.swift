@@ -123,6 +123,12 @@ struct ConsulTxnResponse: Decodable, Sendable {
         }
 
         var description: String { "operation \(self.opIndex): \(self.what)" }
+
+        /// Whether the operation failed because another writer changed a key first: a stale
+        /// index on `cas`/`delete-cas`, a failed `check-index`, or a key that appeared or went.
+        var isLostRace: Bool {
+            ["index is stale", "failed index check", "doesn't exist", "\" exists"].contains { self.what.contains($0) }
+        }
     }
 
     var results: [Result]?

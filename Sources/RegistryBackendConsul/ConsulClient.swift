@@ -118,8 +118,12 @@ struct ConsulClient: Sendable {
             let decoded = try self.decode(ConsulTxnResponse.self, response, "apply a transaction")
             return .applied((decoded.results ?? []).compactMap(\.kv))
         case .conflict:
-            let decoded = try self.decode(ConsulTxnResponse.self, response, "apply a transaction")
-            return .rolledBack(decoded.errors ?? [])
+            let failures = try self.decode(ConsulTxnResponse.self, response, "apply a transaction").errors ?? []
+            // Lost races are retried by the caller; anything else (an ACL denial, say) is not a race.
+            guard !failures.isEmpty, failures.allSatisfy(\.isLostRace) else {
+                throw RegistryError.unavailable("\(self.storeName) rolled back a transaction: \(failures.map(\.description).joined(separator: "; "))")
+            }
+            return .rolledBack(failures)
         default:
             try self.expectSuccess(response, "apply a transaction")
             throw RegistryError.unavailable("\(self.storeName) answered a transaction with \(response.status.code)")

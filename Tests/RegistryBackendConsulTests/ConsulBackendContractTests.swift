@@ -17,4 +17,17 @@ struct ConsulBackendContractTests {
         let harness = try #require(ConsulHarness.realConsul())
         try await contractCase.run(harness)
     }
+
+    @Test("the real-Consul harness (random prefix, deleted afterwards) passes the suite, checked against a double")
+    func realConsulHarness() async throws {
+        try await ConsulDouble.with { double in
+            let harness = ConsulHarness.realConsul(address: double.address)
+            for contractCase in BackendContract.cases(for: .exact) {
+                try await contractCase.run(harness)
+                let left = double.store.entries.keys.filter { $0.hasPrefix("aero-arc-registry-test/") }
+                #expect(left.isEmpty, "\(contractCase.name) left \(left.count) keys behind")
+            }
+            #expect(double.requestLog.contains { $0.hasPrefix("DELETE /v1/kv/aero-arc-registry-test/") && $0.hasSuffix("?recurse") })
+        }
+    }
 }

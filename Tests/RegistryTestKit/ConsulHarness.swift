@@ -30,7 +30,12 @@ public struct ConsulHarness: BackendHarness {
         let environment = ProcessInfo.processInfo.environment
         let token = environment["CONSUL_HTTP_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let caPath = environment["CONSUL_CACERT"].flatMap { $0.isEmpty ? nil : $0 }
-        return ConsulHarness(clock: clock, target: .real(address: address, token: token, caPath: caPath))
+        return Self.realConsul(address: address, token: token, caPath: caPath, clock: clock)
+    }
+
+    /// Against the Consul at `address`, each backend under a random prefix deleted afterwards.
+    public static func realConsul(address: String, token: String? = nil, caPath: String? = nil, clock: ManualClock = ManualClock()) -> ConsulHarness {
+        ConsulHarness(clock: clock, target: .real(address: address, token: token, caPath: caPath))
     }
 
     /// `CONSUL_HTTP_ADDR`, when set: the real Consul the suites also run against.
