@@ -17,7 +17,7 @@ struct ConsulEndToEndTests {
     @Test("while Consul is down calls are UNAVAILABLE naming Consul and health is NOT_SERVING; both recover by themselves")
     func outageOverGRPC() async throws {
         try await ConsulDouble.with { double in
-            var configuration = try ConsulConfiguration(address: ConsulAddress(parsing: double.address), timeout: .milliseconds(400))
+            var configuration = try ConsulConfiguration(address: ConsulAddress(parsing: double.address), timeout: .seconds(1))
             configuration.healthProbeInterval = .milliseconds(50)
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -66,7 +66,7 @@ struct ConsulEndToEndTests {
             let server = try ChildProcess(
                 serverExecutable,
                 [
-                    "--backend", "consul", "--consul-address", double.address, "--consul-timeout", "500ms",
+                    "--backend", "consul", "--consul-address", double.address, "--consul-timeout", "1s",
                     "--consul-key-prefix", "e2e/", "--grpc-listen-address", "127.0.0.1", "--grpc-listen-port", "0", "--log-format", "json",
                 ],
                 environment: ["CONSUL_HTTP_TOKEN": nil, "AERO_ARC_REGISTRY_CONSUL_TOKEN": nil]

@@ -10,7 +10,8 @@ import Testing
 /// backend recovers by itself.
 @Suite("Consul backend under faults")
 struct ConsulFaultTests {
-    static let timeout: Duration = .milliseconds(400)
+    // Short, so that stalls cost little; long enough for a loaded CI machine to answer in time.
+    static let timeout: Duration = .seconds(1)
 
     static let faults: [(String, ConsulDouble.Fault)] = [
         ("Consul down", .refuseConnections),
@@ -49,7 +50,7 @@ struct ConsulFaultTests {
                     Issue.record("\(operation) threw \(error), not a RegistryError")
                 }
                 // The timeout, plus scheduling slack; a refused connection fails sooner.
-                #expect(ContinuousClock.now - started < Self.timeout + .milliseconds(700), "\(operation)")
+                #expect(ContinuousClock.now - started < Self.timeout + .seconds(1), "\(operation)")
             }
             #expect(!backend.health.status.isServing)
 
@@ -67,7 +68,7 @@ struct ConsulFaultTests {
             try await double.inject(.stall)
             let stalled = await expectUnavailable { try await backend.listRelays() }
             #expect(stalled?.message.contains("did not answer") == true)
-            #expect(stalled?.message.contains("400ms") == true)
+            #expect(stalled?.message.contains("within 1s") == true)
             try await double.inject(.status(429))
             #expect(await expectUnavailable { try await backend.listRelays() }?.message.contains("rate limiting") == true)
             try await double.inject(.status(500))
