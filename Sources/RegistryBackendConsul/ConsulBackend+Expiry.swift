@@ -31,13 +31,18 @@ extension ConsulBackend {
     /// default) would cost a full read per second; garbage only occupies storage, since
     /// reads check deadlines themselves.
     var scanInterval: Int64 {
-        max(min(self.ttl.relayTTLMilliseconds, self.ttl.agentTTLMilliseconds) / 2, 1_000)
+        Self.scanInterval(self.ttl)
+    }
+
+    static func scanInterval(_ ttl: TTLPolicy) -> Int64 {
+        max(min(ttl.relayTTLMilliseconds, ttl.agentTTLMilliseconds) / 2, 1_000)
     }
 
     /// Deletes up to `limit` expired entries with `delete-cas` at the ModifyIndex each was
     /// judged by, so an entry renewed since is kept. Candidates come from one recursive
     /// read of the prefix (expired relays; agents past their TTL or whose relay incarnation
-    /// is not live; undecodable entries), taken again at most every ``scanInterval``;
+    /// is not live; undecodable entries), taken again at most every ``scanInterval``, and
+    /// only by the replica holding the sweeper lock (``ConsulSweepLock``);
     /// batches of up to 64 deletions go in one txn, and when Consul rolls one back, the
     /// operations it names are dropped and the rest tried again.
     public func removeExpired(limit: Int) async throws -> ExpiryReport {
@@ -47,6 +52,11 @@ extension ConsulBackend {
             if batch.isEmpty {
                 let due = self.sweep.withLock { queue in queue.lastScan.map { now - $0 >= self.scanInterval || now < $0 } ?? true }
                 guard due else { return ExpiryReport() }
+                guard try await self.sweepLock.acquire(for: self) else {
+                    // Another replica holds the sweeper lock and scans; look again next interval.
+                    self.sweep.withLock { $0.lastScan = now }
+                    return ExpiryReport()
+                }
                 let candidates = try await self.expiredCandidates(now: now)
                 batch = self.sweep.withLock { queue in
                     queue.candidates = candidates

@@ -40,6 +40,7 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     let logger: Logger
     let capacity: ConsulCapacityGuard
     let sweep = Mutex(ConsulSweepQueue())
+    let sweepLock: ConsulSweepLock
     /// How many times a write that lost a race is tried from a fresh read.
     let maximumAttempts = 16
     private let closed = Mutex(false)
@@ -61,6 +62,7 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
         self.client = try ConsulClient(configuration: configuration, logger: logger)
         self.keys = ConsulKeySchema(prefix: configuration.keyPrefix)
         self.capacity = ConsulCapacityGuard(limits: limits)
+        self.sweepLock = ConsulSweepLock(scanInterval: .milliseconds(Self.scanInterval(ttl)))
     }
 
     deinit {
@@ -72,7 +74,8 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     }
 
     /// Probes Consul's leader every ``ConsulConfiguration/healthProbeInterval`` to keep
-    /// ``health`` current, until graceful shutdown; then closes the HTTP client.
+    /// ``health`` current, until graceful shutdown; then gives up the sweeper lock and closes
+    /// the HTTP client.
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await self.probe()
@@ -87,13 +90,15 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
         await self.close()
     }
 
-    /// Closes the HTTP client if ``run()`` did not; later requests fail. Idempotent.
+    /// Gives up the sweeper lock and closes the HTTP client, if ``run()`` did not; later
+    /// requests fail. Idempotent.
     public func close() async {
         let first = self.closed.withLock { closed in
             defer { closed = true }
             return !closed
         }
         if first {
+            await self.sweepLock.release(client: self.client, logger: self.logger)
             await self.client.shutdown()
         }
     }

@@ -102,6 +102,57 @@ struct ConsulClient: Sendable {
         try self.expectSuccess(response, "delete everything under \(prefix)")
     }
 
+    /// Writes `value` and takes the lock on `key` for `session` (`?acquire=`).
+    /// - Returns: whether the lock is now held by `session`; nil when the session no longer exists.
+    func acquire(_ key: String, session: String, value: Data) async throws -> Bool? {
+        let response = try await self.send(.PUT, kvPath: key, query: ["acquire": session], body: value)
+        if response.status.code == 500, String(buffer: response.body).contains("invalid session") {
+            return nil
+        }
+        try self.expectSuccess(response, "lock \(key)")
+        return try self.decode(Bool.self, response, "lock \(key)")
+    }
+
+    // MARK: Sessions
+
+    /// Creates a session with a TTL and no health checks; its locks are deleted when it is
+    /// invalidated (`Behavior=delete`).
+    func createSession(name: String, ttl: Duration, lockDelay: Duration) async throws -> String {
+        struct Request: Encodable {
+            var Name: String
+            var TTL: String
+            var LockDelay: String
+            var Behavior = "delete"
+            var NodeChecks: [String] = []
+        }
+        struct Response: Decodable {
+            var ID: String
+        }
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(Request(Name: name, TTL: "\(ttl.components.seconds)s", LockDelay: "\(lockDelay.wholeMilliseconds)ms"))
+        } catch {
+            throw RegistryError.internalError("cannot encode a Consul session", underlying: error)
+        }
+        let response = try await self.send(.PUT, path: "/v1/session/create", query: [:], body: body)
+        try self.expectSuccess(response, "create a session")
+        return try self.decode(Response.self, response, "create a session").ID
+    }
+
+    /// Renews a session's TTL. - Returns: false when the session no longer exists.
+    func renewSession(_ id: String) async throws -> Bool {
+        let response = try await self.send(.PUT, path: "/v1/session/renew/" + Self.percentEncoded(id), query: [:])
+        if response.status == .notFound { return false }
+        try self.expectSuccess(response, "renew session \(id)")
+        return true
+    }
+
+    /// Destroys a session, which deletes the locks it holds.
+    func destroySession(_ id: String) async throws {
+        let response = try await self.send(.PUT, path: "/v1/session/destroy/" + Self.percentEncoded(id), query: [:])
+        try self.expectSuccess(response, "destroy session \(id)")
+    }
+
     // MARK: Transactions
 
     /// Runs `operations` as one transaction.

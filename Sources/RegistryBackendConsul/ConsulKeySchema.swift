@@ -6,6 +6,7 @@ import RegistryCore
 /// <prefix>relay/<base64url(relay ID)>     a relay record (its CreateIndex is its incarnation)
 /// <prefix>agent/<base64url(agent ID)>     an agent record
 /// <prefix>guard/relay, <prefix>guard/agent  capacity guards (see ConsulCapacityGuard)
+/// <prefix>sweeper                         the sweeper lock (see ConsulSweepLock)
 /// ```
 ///
 /// IDs are encoded as unpadded base64url of their UTF-8 bytes, so every valid ID (slashes,
@@ -35,6 +36,11 @@ struct ConsulKeySchema: Sendable {
     /// The key that serialises creations near the capacity limit of `kind`.
     func guardKey(_ kind: Kind) -> String {
         self.prefix + "guard/" + kind.rawValue
+    }
+
+    /// The lock held by the replica that scans for expired entries (see ConsulSweepLock).
+    var sweeperLock: String {
+        self.prefix + "sweeper"
     }
 
     /// What a key under the prefix names: a relay, an agent, or something else (nil).

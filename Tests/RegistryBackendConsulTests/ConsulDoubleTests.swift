@@ -191,6 +191,70 @@ struct ConsulDoubleTests {
         }
     }
 
+    @Test("sessions expire at their TTL on the injected clock unless renewed; delete and release behaviours; lock delay")
+    func sessions() async throws {
+        let clock = ManualClock()
+        try await ConsulDouble.with(clock: clock) { double in
+            let http = RawHTTP(base: double.address)
+            func create(_ fields: [String: Any]) async throws -> RawHTTP.Answer {
+                try await http.send(.PUT, "/v1/session/create", body: try JSONSerialization.data(withJSONObject: fields))
+            }
+            #expect(try await create(["TTL": "5s"]).status == 400)
+            let deleting = try #require((try await create(["TTL": "10s", "Behavior": "delete", "LockDelay": "2s"]).json as? [String: Any])?["ID"] as? String)
+            let releasing = try #require((try await create(["TTL": "60s", "LockDelay": "0s"]).json as? [String: Any])?["ID"] as? String)
+
+            #expect(try await http.put("k1", "a", query: "?acquire=\(deleting)").text == "true")
+            #expect(try await http.put("k1", "b", query: "?acquire=\(releasing)").text == "false")
+            #expect(try await http.put("k1", "c", query: "?acquire=\(deleting)").text == "true")
+            let locked = try #require(try await http.get("k1").entries.first)
+            #expect(locked["Session"] as? String == deleting)
+            #expect(locked.index("LockIndex") == 1)  // the holder writing again does not count
+            #expect(locked.decodedValue == "c")
+            _ = try await http.put("k1", "plain write")
+            #expect(try await http.get("k1").entries.first?["Session"] as? String == deleting)
+            #expect(try await http.put("k2", "r", query: "?acquire=\(releasing)").text == "true")
+
+            // Renewing restarts the TTL.
+            clock.advance(by: .milliseconds(9_999))
+            #expect(try await http.send(.PUT, "/v1/session/renew/\(deleting)").status == 200)
+            clock.advance(by: .seconds(9))
+            #expect(try await http.get("k1").status == 200)
+            // Past the TTL the session is invalidated and, with Behavior=delete, its lock key goes.
+            clock.advance(by: .seconds(1))
+            #expect(try await http.get("k1").status == 404)
+            #expect((try await http.send(.GET, "/v1/session/info/\(deleting)").json as? [Any])?.isEmpty == true)
+            #expect(try await http.send(.PUT, "/v1/session/renew/\(deleting)").status == 404)
+            // The lock delay keeps others out for 2s from the invalidation.
+            #expect(try await http.put("k1", "r", query: "?acquire=\(releasing)").text == "false")
+            clock.advance(by: .seconds(2))
+            #expect(try await http.put("k1", "r", query: "?acquire=\(releasing)").text == "true")
+
+            // Destroying a release-behaviour session unlocks its keys and keeps them.
+            #expect(try await http.send(.PUT, "/v1/session/destroy/\(releasing)").text == "true")
+            let released = try await http.get("", query: "?recurse").entries
+            #expect(released.map { $0["Key"] as? String } == ["k1", "k2"])
+            #expect(released.allSatisfy { $0["Session"] == nil })
+            let invalid = try await http.put("k3", "x", query: "?acquire=\(releasing)")
+            #expect(invalid.status == 500)
+            #expect(invalid.text.contains("invalid session"))
+        }
+    }
+
+    @Test("?release= unlocks only for the holding session")
+    func release() async throws {
+        try await ConsulDouble.with { double in
+            let http = RawHTTP(base: double.address)
+            let body = try JSONSerialization.data(withJSONObject: ["TTL": "30s"])
+            let first = try #require((try await http.send(.PUT, "/v1/session/create", body: body).json as? [String: Any])?["ID"] as? String)
+            let second = try #require((try await http.send(.PUT, "/v1/session/create", body: body).json as? [String: Any])?["ID"] as? String)
+            #expect(try await http.put("lock", "x", query: "?acquire=\(first)").text == "true")
+            #expect(try await http.put("lock", "x", query: "?release=\(second)").text == "false")
+            #expect(try await http.put("lock", "x", query: "?release=\(first)").text == "true")
+            #expect(try await http.put("lock", "y", query: "?acquire=\(second)").text == "true")
+            #expect(try await http.get("lock").entries.first?.index("LockIndex") == 2)
+        }
+    }
+
     @Test("faults: 500, 429, no leader, stalls and refused connections, then recovery on the same port")
     func faults() async throws {
         try await ConsulDouble.with { double in

@@ -60,7 +60,7 @@ public struct ConsulHarness: BackendHarness {
     ) async throws -> Result {
         switch self.target {
         case .double(let requiredToken):
-            return try await ConsulDouble.with(requiredToken: requiredToken) { double in
+            return try await ConsulDouble.with(requiredToken: requiredToken, clock: self.clock) { double in
                 let configuration = try ConsulConfiguration(address: ConsulAddress(parsing: double.address), token: requiredToken)
                 return try await self.withBackend(configuration, ttl: ttl, limits: limits, cleanUp: false) { try await body($0) }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryCore
 import Synchronization
 import NIOHTTP1
 
@@ -8,8 +9,10 @@ extension ConsulDouble {
 
     /// Applies the current fault, then the route.
     func handle(_ request: ConsulDoubleRequest) -> ConsulDoubleAction {
+        let now = self.clock.now().rawValue
         let fault = self.state.withLock { state in
             state.requests.append("\(request.method) \(request.uri)")
+            state.store.expireSessions(now: now)
             return state.fault
         }
         switch fault {
@@ -55,6 +58,11 @@ extension ConsulDouble {
         case "/v1/txn":
             guard request.method == .PUT else { return .text(405, "method \(request.method) not allowed") }
             return self.transaction(request)
+        case "/v1/session/create":
+            guard request.method == .PUT else { return .text(405, "method \(request.method) not allowed") }
+            return self.createSession(request)
+        case let path where path.hasPrefix("/v1/session/"):
+            return self.session(path: path, request)
         case let path where path.hasPrefix("/v1/kv/"):
             let key = String(path.dropFirst("/v1/kv/".count))
             switch request.method {
@@ -104,8 +112,15 @@ extension ConsulDouble {
             guard let parsed = UInt64(raw) else { return .text(400, "Invalid flags") }
             flags = parsed
         }
-        if request.query["acquire"] != nil || request.query["release"] != nil {
-            return .text(400, "locks are not modelled by the Consul double")
+        if let session = request.query["acquire"] {
+            let now = self.clock.now().rawValue
+            guard let held = self.withStore({ $0.acquire(key, value: request.body, flags: flags, session: session, now: now) }) else {
+                return .text(500, "invalid session \"\(session)\"")
+            }
+            return Self.json(held)
+        }
+        if let session = request.query["release"] {
+            return Self.json(self.withStore { $0.release(key, value: request.body, flags: flags, session: session) })
         }
         let written = self.withStore { $0.put(key, value: request.body, flags: flags, cas: cas) }
         return Self.json(written)
@@ -119,6 +134,62 @@ extension ConsulDouble {
         }
         let deleted = self.withStore { $0.delete(key, recurse: request.query["recurse"] != nil, cas: cas) }
         return Self.json(deleted)
+    }
+
+    // MARK: Sessions
+
+    private func createSession(_ request: ConsulDoubleRequest) -> ConsulDoubleResponse {
+        let fields: SessionRequestJSON
+        do {
+            fields = request.body.isEmpty ? SessionRequestJSON() : try JSONDecoder().decode(SessionRequestJSON.self, from: Data(request.body))
+        } catch {
+            return .text(400, "Request decode failed: \(error)")
+        }
+        var ttl: Int64?
+        if let text = fields.ttl, !text.isEmpty {
+            guard let parsed = Duration(goSyntax: text), (Duration.seconds(10)...Duration.seconds(86_400)).contains(parsed) else {
+                return .text(400, "Invalid Session TTL '\(text)', must be between [10s=24h0m0s]")
+            }
+            ttl = parsed.wholeMilliseconds
+        }
+        let behavior = fields.behavior ?? "release"
+        guard behavior == "release" || behavior == "delete" else {
+            return .text(400, "Invalid Behavior setting '\(behavior)'")
+        }
+        var lockDelay: Int64 = 15_000
+        if let text = fields.lockDelay {
+            guard let parsed = Duration(goSyntax: text), parsed >= .zero else {
+                return .text(400, "Request decode failed: invalid LockDelay '\(text)'")
+            }
+            lockDelay = parsed.wholeMilliseconds
+        }
+        let now = self.clock.now().rawValue
+        let id = UUID().uuidString.lowercased()
+        _ = self.withStore {
+            $0.createSession(id: id, name: fields.name ?? "", ttl: ttl, deleteOnInvalidation: behavior == "delete", lockDelay: lockDelay, now: now)
+        }
+        return Self.json(["ID": id])
+    }
+
+    private func session(path: String, _ request: ConsulDoubleRequest) -> ConsulDoubleResponse {
+        let now = self.clock.now().rawValue
+        let parts = path.dropFirst("/v1/session/".count).split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return .text(404, "404 page not found") }
+        let (verb, id) = (parts[0], parts[1])
+        switch (request.method, verb) {
+        case (.PUT, "renew"):
+            guard let session = self.withStore({ $0.renewSession(id, now: now) }) else {
+                return .text(404, "Session id '\(id)' not found")
+            }
+            return Self.json([SessionJSON(session)])
+        case (.PUT, "destroy"):
+            self.withStore { $0.destroySession(id, now: now) }
+            return Self.json(true)
+        case (.GET, "info"):
+            return Self.json(self.store.sessions[id].map { [SessionJSON($0)] } ?? [])
+        default:
+            return .text(405, "method \(request.method) not allowed")
+        }
     }
 
     // MARK: Transactions
@@ -184,7 +255,12 @@ extension ConsulDouble {
             } else {
                 body += Array("null".utf8)
             }
-            body += Array(#","CreateIndex":\#(entry.createIndex),"ModifyIndex":\#(entry.modifyIndex)}"#.utf8)
+            body += Array(#","CreateIndex":\#(entry.createIndex),"ModifyIndex":\#(entry.modifyIndex)"#.utf8)
+            if let session = entry.session {
+                body += Array(#","Session":"#.utf8)
+                Self.appendJSONString(session, to: &body)
+            }
+            body.append(UInt8(ascii: "}"))
         }
         body.append(UInt8(ascii: "]"))
         return ConsulDoubleResponse(status: 200, body: body)
@@ -222,8 +298,10 @@ private struct EntryJSON: Encodable {
     var value: String?
     var createIndex: UInt64
     var modifyIndex: UInt64
+    var session: String?
 
     init(_ entry: ConsulDoubleStore.Entry, includeValue: Bool) {
+        self.session = entry.session
         self.lockIndex = entry.lockIndex
         self.key = entry.key
         self.flags = entry.flags
@@ -234,11 +312,12 @@ private struct EntryJSON: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case lockIndex = "LockIndex", key = "Key", flags = "Flags", value = "Value"
-        case createIndex = "CreateIndex", modifyIndex = "ModifyIndex"
+        case createIndex = "CreateIndex", modifyIndex = "ModifyIndex", session = "Session"
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(self.session, forKey: .session)
         try container.encode(self.lockIndex, forKey: .lockIndex)
         try container.encode(self.key, forKey: .key)
         try container.encode(self.flags, forKey: .flags)
@@ -297,5 +376,43 @@ private struct TxnResponseJSON: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.results, forKey: .results)
         try container.encode(self.errors, forKey: .errors)
+    }
+}
+
+private struct SessionRequestJSON: Decodable {
+    var name: String?
+    var ttl: String?
+    var behavior: String?
+    var lockDelay: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", ttl = "TTL", behavior = "Behavior", lockDelay = "LockDelay"
+    }
+}
+
+private struct SessionJSON: Encodable {
+    var id: String
+    var name: String
+    var node = "consul-double"
+    var lockDelay: Int64
+    var behavior: String
+    var ttl: String
+    var nodeChecks: [String] = []
+    var createIndex: UInt64
+    var modifyIndex: UInt64
+
+    init(_ session: ConsulDoubleStore.Session) {
+        self.id = session.id
+        self.name = session.name
+        self.lockDelay = session.lockDelay * 1_000_000  // nanoseconds, as Consul answers
+        self.behavior = session.deleteOnInvalidation ? "delete" : "release"
+        self.ttl = session.ttl.map { "\($0 / 1000)s" } ?? ""
+        self.createIndex = session.createIndex
+        self.modifyIndex = session.modifyIndex
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID", name = "Name", node = "Node", lockDelay = "LockDelay", behavior = "Behavior", ttl = "TTL"
+        case nodeChecks = "NodeChecks", createIndex = "CreateIndex", modifyIndex = "ModifyIndex"
     }
 }

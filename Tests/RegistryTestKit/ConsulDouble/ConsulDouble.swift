@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+public import RegistryCore
 import Synchronization
 
 /// An in-test HTTP server that answers the subset of Consul's HTTP API v1 the Consul
@@ -22,15 +23,20 @@ import Synchronization
 ///   to datacenter".
 /// - ACL tokens: when ``requiredToken`` is set, requests without it (`X-Consul-Token`) get
 ///   403 "Permission denied", and with another token 403 "ACL not found".
+/// - Sessions: `PUT /v1/session/create` (`TTL` 10s–24h, `Behavior` release or delete,
+///   `LockDelay`), `renew` (404 when gone), `destroy`, `GET /v1/session/info`; TTLs run on
+///   the injected clock (share the backend's ``ManualClock``) and invalidate a session at
+///   exactly its TTL; KV `?acquire=` and `?release=` with `LockIndex` and `Session`.
 /// - Faults (``Fault``): refused connections, stalled requests, slow answers, HTTP 500 or
 ///   429, no leader.
 ///
-/// Not modelled: sessions, locks (`acquire`/`release`, `lock`/`unlock`/`check-session`
-/// verbs) and lock delays — the backend uses none of them (see docs/consul-backend.md);
-/// blocking queries (`?index=`/`?wait=`); `?raw`; namespaces and partitions; ACL policies
-/// beyond one all-powerful token; the catalog, health, agent and other endpoints; multiple
-/// servers, Raft, leader elections and stale reads; size limits on values and request
-/// bodies; tombstone reaping.
+/// Not modelled: session health checks (`NodeChecks`/`ServiceChecks` are accepted and
+/// ignored; nodes are not checked), session lists by node, the transaction verbs `lock`,
+/// `unlock` and `check-session`; blocking queries (`?index=`/`?wait=`); `?raw`; namespaces
+/// and partitions; ACL policies beyond one all-powerful token; the catalog, health, agent
+/// and other endpoints; multiple servers, Raft, leader elections and stale reads; size
+/// limits on values and request bodies; tombstone reaping; Consul's invalidation of
+/// sessions up to twice their TTL late (here: exactly at the TTL).
 public final class ConsulDouble: Sendable {
     /// A failure to act out.
     public enum Fault: Sendable, Equatable {
@@ -50,6 +56,8 @@ public final class ConsulDouble: Sendable {
     public let datacenter = "dc1"
     /// The token every request must carry, if any.
     public let requiredToken: String?
+    /// The clock session TTLs run on.
+    public let clock: any WallClock
 
     let state: Mutex<State>
     /// The double's own event loop: its work (say, encoding 100,000 entries) never blocks
@@ -66,14 +74,15 @@ public final class ConsulDouble: Sendable {
         var stopped = false
     }
 
-    private init(requiredToken: String?) {
+    private init(requiredToken: String?, clock: any WallClock) {
         self.requiredToken = requiredToken
+        self.clock = clock
         self.state = Mutex(State())
     }
 
     /// Starts a double on 127.0.0.1 and an ephemeral port.
-    public static func start(requiredToken: String? = nil) async throws -> ConsulDouble {
-        let double = ConsulDouble(requiredToken: requiredToken)
+    public static func start(requiredToken: String? = nil, clock: any WallClock = SystemWallClock()) async throws -> ConsulDouble {
+        let double = ConsulDouble(requiredToken: requiredToken, clock: clock)
         try await double.listen(port: 0)
         return double
     }
@@ -81,9 +90,10 @@ public final class ConsulDouble: Sendable {
     /// Runs `body` with a started double, then stops it.
     public static func with<Result: Sendable>(
         requiredToken: String? = nil,
+        clock: any WallClock = SystemWallClock(),
         _ body: (ConsulDouble) async throws -> Result
     ) async throws -> Result {
-        let double = try await Self.start(requiredToken: requiredToken)
+        let double = try await Self.start(requiredToken: requiredToken, clock: clock)
         do {
             let result = try await body(double)
             await double.stop()
