@@ -52,7 +52,15 @@ extension ConsulBackend {
             if batch.isEmpty {
                 let due = self.sweep.withLock { queue in queue.lastScan.map { now - $0 >= self.scanInterval || now < $0 } ?? true }
                 guard due else { return ExpiryReport() }
-                guard try await self.sweepLock.acquire(for: self) else {
+                let holdsLock: Bool
+                do {
+                    holdsLock = try await self.sweepLock.acquire(for: self)
+                } catch let error as RegistryError where (error.underlying as? ConsulAnswer)?.status == 403 {
+                    // The lock only saves work; a token without session:write must not stop sweeping.
+                    self.logger.warning("could not take the sweeper lock in Consul; scanning without it", metadata: ["error": "\(error)"])
+                    holdsLock = true
+                }
+                guard holdsLock else {
                     // Another replica holds the sweeper lock and scans; look again next interval.
                     self.sweep.withLock { $0.lastScan = now }
                     return ExpiryReport()

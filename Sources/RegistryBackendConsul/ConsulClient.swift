@@ -263,15 +263,16 @@ struct ConsulClient: Sendable {
         let status = response.status
         if (200..<300).contains(status.code) { return }
         let detail = Self.excerpt(response.body)
+        let answer = ConsulAnswer(status: Int(status.code), detail: detail)
         switch status.code {
         case 429:
-            throw .unavailable("\(self.storeName) is rate limiting requests (429 while trying to \(what)): \(detail)")
+            throw .unavailable("\(self.storeName) is rate limiting requests (429 while trying to \(what)): \(detail)", underlying: answer)
         case 403:
-            throw .unavailable("\(self.storeName) refused to \(what) (403: \(detail)); check the ACL token (--consul-token)")
+            throw .unavailable("\(self.storeName) refused to \(what) (403: \(detail)); check the ACL token (--consul-token)", underlying: answer)
         case 500...:
-            throw .unavailable("\(self.storeName) failed to \(what) (\(status.code): \(detail))")
+            throw .unavailable("\(self.storeName) failed to \(what) (\(status.code): \(detail))", underlying: answer)
         default:
-            throw .internalError("\(self.storeName) rejected a request to \(what) (\(status.code): \(detail))")
+            throw .internalError("\(self.storeName) rejected a request to \(what) (\(status.code): \(detail))", underlying: answer)
         }
     }
 
@@ -313,4 +314,12 @@ struct ConsulClient: Sendable {
         }
         return String(decoding: output, as: UTF8.self)
     }
+}
+
+/// An unsuccessful HTTP answer from Consul, kept as the underlying error of a ``RegistryError``.
+struct ConsulAnswer: Error, CustomStringConvertible {
+    var status: Int
+    var detail: String
+
+    var description: String { "HTTP \(self.status): \(self.detail)" }
 }

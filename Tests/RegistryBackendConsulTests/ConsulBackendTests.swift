@@ -171,6 +171,19 @@ struct ConsulBackendTests {
         }
     }
 
+    @Test("a token that may not create sessions still sweeps, without the lock, and health stays SERVING")
+    func sweeperWithoutSessions() async throws {
+        let harness = ConsulHarness.double()
+        try await self.withBackend(harness: harness) { double, backend in
+            double.deny(pathPrefix: "/v1/session/")
+            _ = try await backend.registerRelay(registration("relay-a"))
+            try await harness.advance(by: .seconds(11))
+            #expect(try await backend.removeExpired(limit: 100).relaysRemoved == 1)
+            #expect(backend.health.status == .serving)
+            #expect(double.store.entries["aero-arc-registry/v1/sweeper"] == nil)
+        }
+    }
+
     @Test("two replicas on one Consul: a move on one and a heartbeat naming the old relay on the other never both win")
     func replicas() async throws {
         let harness = ConsulHarness.double()

@@ -22,7 +22,8 @@ import Synchronization
 /// - `?dc=`: only this double's datacenter (``datacenter``); another answers 500 "No path
 ///   to datacenter".
 /// - ACL tokens: when ``requiredToken`` is set, requests without it (`X-Consul-Token`) get
-///   403 "Permission denied", and with another token 403 "ACL not found".
+///   403 "Permission denied", and with another token 403 "ACL not found"; ``deny(pathPrefix:)``
+///   stands for a policy that does not cover some endpoints.
 /// - Sessions: `PUT /v1/session/create` (`TTL` 10s–24h, `Behavior` release or delete,
 ///   `LockDelay`), `renew` (404 when gone), `destroy`, `GET /v1/session/info`; TTLs run on
 ///   the injected clock (share the backend's ``ManualClock``) and invalidate a session at
@@ -71,6 +72,7 @@ public final class ConsulDouble: Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
         var port = 0
         var requests: [String] = []
+        var deniedPaths: [String] = []
         var stopped = false
     }
 
@@ -131,6 +133,12 @@ public final class ConsulDouble: Sendable {
     /// Changes the KV state directly (tests seed or inspect entries with it).
     public func withStore<Result>(_ body: (inout ConsulDoubleStore) -> Result) -> Result {
         self.state.withLock { body(&$0.store) }
+    }
+
+    /// Answers 403 "Permission denied" to requests whose path starts with `pathPrefix`, as
+    /// Consul does for a token whose policy does not cover them.
+    public func deny(pathPrefix: String) {
+        self.state.withLock { $0.deniedPaths.append(pathPrefix) }
     }
 
     /// Starts acting out `fault` (nil: behave again). Refusing closes the listening socket
