@@ -29,6 +29,8 @@ struct ConsulClient: Sendable {
         // one: AsyncHTTPClient's own retries back off up to a minute, which would delay
         // recovery long after Consul is back.
         http.connectionPool.retryConnectionEstablishment = false
+        // Each RPC makes two or three requests in a row; many RPCs run at once.
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         if configuration.address.scheme == .https {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let caPath = configuration.caPath {
