@@ -97,12 +97,12 @@ struct ConsulFaultTests {
                 tasks.addTask { try await group.run() }
                 try await eventually { backend.health.status == .serving }
                 try await double.inject(fault)
-                try await eventually(timeout: .seconds(5)) { !backend.health.status.isServing }
+                try await eventually(timeout: .seconds(10), "NOT_SERVING during \(name)") { !backend.health.status.isServing }
                 if case .notServing(let reason) = backend.health.status {
                     #expect(reason.contains(double.address), "\(reason)")
                 }
                 try await double.inject(nil)
-                try await eventually(timeout: .seconds(5)) { backend.health.status == .serving }
+                try await eventually(timeout: .seconds(10), "SERVING after \(name) (now \(backend.health.status))") { backend.health.status == .serving }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
@@ -172,11 +172,16 @@ func expectUnavailable<T>(sourceLocation: SourceLocation = #_sourceLocation, _ b
 }
 
 /// Polls `condition` until it holds (a state change crossing tasks, not a TTL).
-func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+func eventually(
+    timeout: Duration = .seconds(5),
+    _ what: String = "condition",
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
         guard ContinuousClock.now < deadline else {
-            Issue.record("condition not met within \(timeout)")
+            Issue.record("\(what) not met within \(timeout)", sourceLocation: sourceLocation)
             return
         }
         try await Task.sleep(for: .milliseconds(10))
