@@ -8,14 +8,15 @@ import Synchronization
 /// registration, so creations are admitted in two ways:
 /// - **Far from the limit** (fast path): after an exact count of `c` stored keys, this
 ///   replica admits up to `(limit - c) / 8` creations without asking Consul again, for at
-///   most two seconds. Replicas that do not see each other's creations within that window
-///   can only overshoot if more than eight of them each use their whole allowance at once.
+///   most two seconds. Creations by other replicas in that window are not seen, so this
+///   is approximate: only allowances used at once across replicas can overshoot the limit.
 /// - **Near the limit** (slow path, and always when fewer than eight places are left): the
 ///   stored keys are counted with `?keys` (and, when that reaches the limit, the live
 ///   entries with a recursive read, so expired entries make room), and the creating txn
-///   includes a `cas` on a guard key (`<prefix>guard/<kind>`) at the index read before
-///   counting. Two slow-path creations that counted the same state cannot both commit, so
-///   near the limit it is exact.
+///   includes a `cas` on a guard key (`<prefix>guard/<kind>`) at the index read *before*
+///   counting: a counted creation committed after that read changed the guard and makes
+///   this one fail and count again; one committed before it is in the count. So near the
+///   limit it is exact.
 final class ConsulCapacityGuard: Sendable {
     private struct Estimate {
         var counted: Int
@@ -64,11 +65,11 @@ final class ConsulCapacityGuard: Sendable {
         }
         if admittedFast { return [] }
 
+        // The guard first, then the count: a creation committed after the guard was read
+        // changes the guard and fails ours; one committed before it is in the count.
         let guardKey = backend.keys.guardKey(kind)
-        async let guardRead = backend.client.get(guardKey)
-        async let keysRead = backend.client.keys(prefix: backend.keys.folder(kind))
-        let (guardEntry, stored) = try await (guardRead, keysRead)
-        var count = stored.count
+        let guardEntry = try await backend.client.get(guardKey)
+        var count = try await backend.client.keys(prefix: backend.keys.folder(kind)).count
         if count >= limit {
             let contents = try await backend.readAll()
             switch kind {
