@@ -69,7 +69,7 @@ struct ServerBehaviourTests {
                 target: .ipv4(address: "127.0.0.1", port: server.port),
                 transportSecurity: .plaintext
             )
-            try await withGRPCClient(transport: fresh) { grpc in
+            _ = try await withGRPCClient(transport: fresh) { grpc in
                 await expectRPCError(.unavailable) { try await RegistryClient(wrapping: grpc, timeout: .seconds(2)).listRelays() }
             }
         }

@@ -41,7 +41,7 @@ struct TLSTests {
                 #expect(try await client.listRelays().entries.count == 1)
             }
             let plaintext = try ServerTarget(parsing: "127.0.0.1:\(server.port)")
-            try await withRegistryClient(target: plaintext, timeout: .seconds(3)) { client in
+            _ = try await withRegistryClient(target: plaintext, timeout: .seconds(3)) { client in
                 await expectRPCError(.unavailable) { try await client.listRelays() }
             }
         }

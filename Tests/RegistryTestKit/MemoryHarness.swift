@@ -1,4 +1,4 @@
-public import RegistryBackendMemory
+import RegistryBackendMemory
 public import RegistryCore
 
 /// Fresh in-memory backends on one manual clock.

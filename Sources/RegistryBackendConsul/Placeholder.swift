@@ -1,2 +1,0 @@
-/// The Consul backend. (Issue 6: not written yet.)
-public enum ConsulBackendPlaceholder {}
