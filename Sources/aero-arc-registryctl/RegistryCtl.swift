@@ -52,8 +52,12 @@ struct ConnectionOptions: ParsableArguments {
             return try await withRegistryClient(target: target, timeout: timeout, body)
         } catch let error as RPCError {
             switch error.code {
-            case .unavailable:
+            case .unavailable where error.cause != nil:
+                // Raised by this client's transport: the connection failed.
                 fail("cannot reach the registry at \(target): \(error.message)")
+            case .unavailable:
+                // Sent by the registry: it is up, but its storage is not.
+                fail("the registry at \(target) is up but unavailable: \(error.message)")
             case .deadlineExceeded:
                 fail("the registry at \(target) did not answer within \(timeout.goDescription)")
             default:

@@ -111,3 +111,16 @@ struct CLITests {
         #expect(result.stderr.lowercased().contains("address already in use"), "\(result.stderr)")
     }
 }
+
+extension CLITests {
+    @Test("a registry whose store is down is told apart from an unreachable registry")
+    func storeDown() async throws {
+        // Nothing listens on port 1: the Consul backend's store is down, the registry is up.
+        let (server, port) = try await self.startServer(["--backend", "consul", "--consul-address", "http://127.0.0.1:1", "--consul-timeout", "500ms"])
+        defer { server.signal(SIGKILL) }
+        let result = try await self.runCtl(port, ["relays"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("aero-arc-registryctl: the registry at 127.0.0.1:\(port) is up but unavailable: "), "\(result.stderr)")
+        #expect(result.stderr.contains("127.0.0.1:1"))
+    }
+}
