@@ -254,7 +254,17 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryBackendEtcdTests",
-            dependencies: ["RegistryBackendEtcd", "RegistryCore", "RegistryTestKit", "EtcdProtos"],
+            dependencies: [
+                "RegistryBackendEtcd",
+                "RegistryCore",
+                "RegistryTestKit",
+                "EtcdProtos",
+                "RegistryClient",
+                "RegistryProtos",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(
