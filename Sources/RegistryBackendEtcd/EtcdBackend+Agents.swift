@@ -96,7 +96,7 @@ extension EtcdBackend {
 
     public func listAgents() async throws -> Snapshot<Agent> {
         let now = self.now()
-        let (_, agents) = try await self.scanAll(now: now, by: self.client.operationDeadline())
+        let (_, agents) = try await self.scanAll(now: now)
         return Snapshot(entries: agents.live, asOf: UnixMilliseconds(now))
     }
 

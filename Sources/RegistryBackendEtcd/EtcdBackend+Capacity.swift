@@ -25,8 +25,8 @@ extension EtcdBackend {
             full: RegistryError.resourceExhausted("relay limit of \(self.limits.maxRelays) reached; relay \(id) was not registered"),
             by: deadline
         ) {
-            let relays = try await self.scanRelays(now: now, by: deadline)
-            _ = try await self.reclaim(relays.expired, by: deadline)
+            let relays = try await self.scanRelays(now: now)
+            _ = try await self.reclaim(relays.expired)
         }
     }
 
@@ -39,8 +39,8 @@ extension EtcdBackend {
             full: RegistryError.resourceExhausted("agent limit of \(self.limits.maxAgents) reached; agent \(id) was not registered"),
             by: deadline
         ) {
-            let (_, agents) = try await self.scanAll(now: now, by: deadline)
-            _ = try await self.reclaim(agents.expired, by: deadline)
+            let (_, agents) = try await self.scanAll(now: now)
+            _ = try await self.reclaim(agents.expired)
         }
     }
 
@@ -67,25 +67,26 @@ extension EtcdBackend {
 
     public func removeExpired(limit: Int) async throws -> ExpiryReport {
         guard limit > 0 else { return ExpiryReport() }
-        let deadline = self.client.operationDeadline()
-        let (relays, agents) = try await self.scanAll(now: self.now(), by: deadline)
+        let (relays, agents) = try await self.scanAll(now: self.now())
         let expiredRelays = Array(relays.expired.prefix(limit))
         let expiredAgents = Array(agents.expired.prefix(limit - expiredRelays.count))
         var report = ExpiryReport()
-        report.relaysRemoved = try await self.reclaim(expiredRelays, by: deadline)
-        report.agentsRemoved = try await self.reclaim(expiredAgents, by: deadline)
+        report.relaysRemoved = try await self.reclaim(expiredRelays)
+        report.agentsRemoved = try await self.reclaim(expiredAgents)
         return report
     }
 
     /// Deletes the given keys, each only if it was not written since it was read (so a
     /// renewed entry survives), in transactions of at most 64 keys (etcd allows 128
-    /// operations per transaction by default). Returns how many were deleted.
-    func reclaim(_ kvs: [Mvccpb_KeyValue], by deadline: ContinuousClock.Instant) async throws -> Int {
+    /// operations per transaction by default), each with the whole timeout. Returns how
+    /// many were deleted.
+    func reclaim(_ kvs: [Mvccpb_KeyValue]) async throws -> Int {
         var deleted = 0
         var start = 0
         while start < kvs.count {
             let batch = kvs[start..<min(start + 64, kvs.count)]
             start += batch.count
+            let deadline = self.client.operationDeadline()
             let response = try await self.client.txn(.guardedDeletes(batch), by: deadline)
             if response.succeeded {
                 deleted += batch.count

@@ -83,8 +83,7 @@ extension EtcdBackend {
 
     public func listRelays() async throws -> Snapshot<Relay> {
         let now = self.now()
-        let deadline = self.client.operationDeadline()
-        let relays = try await self.scanRelays(now: now, by: deadline)
+        let relays = try await self.scanRelays(now: now)
         return Snapshot(
             entries: relays.live.map { Relay(id: $0.id, endpoint: $0.record.endpoint, lastHeartbeat: UnixMilliseconds($0.record.lastHeartbeat)) },
             asOf: UnixMilliseconds(now)

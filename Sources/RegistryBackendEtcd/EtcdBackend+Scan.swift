@@ -39,11 +39,11 @@ extension EtcdBackend {
     private static var scanAttempts: Int { 3 }
 
     /// Every key under `prefix`, page by page, all at one revision: `revision`, or the
-    /// newest when 0 (then the first page's).
+    /// newest when 0 (then the first page's). Each page gets the whole timeout: a long
+    /// list takes as long as it needs while every page keeps answering.
     func readPrefix(
         _ prefix: [UInt8],
-        at revision: Int64 = 0,
-        by deadline: ContinuousClock.Instant
+        at revision: Int64 = 0
     ) async throws -> (kvs: [Mvccpb_KeyValue], revision: Int64) {
         var kvs: [Mvccpb_KeyValue] = []
         var revision = revision
@@ -51,7 +51,7 @@ extension EtcdBackend {
         while true {
             let page = try await self.client.range(
                 .prefix(prefix, from: start, limit: Self.pageSize, revision: revision),
-                by: deadline
+                by: self.client.operationDeadline()
             )
             if revision == 0 {
                 revision = page.header.revision
@@ -64,17 +64,17 @@ extension EtcdBackend {
     }
 
     /// Relays at the newest revision.
-    func scanRelays(now: Int64, by deadline: ContinuousClock.Instant) async throws -> RelayScan {
+    func scanRelays(now: Int64) async throws -> RelayScan {
         try await self.withScanRetries {
-            try await self.scanRelays(now: now, at: 0, by: deadline)
+            try await self.scanRelays(now: now, at: 0)
         }
     }
 
     /// Relays and agents at one revision.
-    func scanAll(now: Int64, by deadline: ContinuousClock.Instant) async throws -> (relays: RelayScan, agents: AgentScan) {
+    func scanAll(now: Int64) async throws -> (relays: RelayScan, agents: AgentScan) {
         try await self.withScanRetries {
-            let relays = try await self.scanRelays(now: now, at: 0, by: deadline)
-            let agents = try await self.scanAgents(now: now, relays: relays, by: deadline)
+            let relays = try await self.scanRelays(now: now, at: 0)
+            let agents = try await self.scanAgents(now: now, relays: relays)
             return (relays, agents)
         }
     }
@@ -92,8 +92,8 @@ extension EtcdBackend {
         }
     }
 
-    private func scanRelays(now: Int64, at revision: Int64, by deadline: ContinuousClock.Instant) async throws -> RelayScan {
-        let (kvs, revision) = try await self.readPrefix(self.keys.relayPrefix, at: revision, by: deadline)
+    private func scanRelays(now: Int64, at revision: Int64) async throws -> RelayScan {
+        let (kvs, revision) = try await self.readPrefix(self.keys.relayPrefix, at: revision)
         var scan = RelayScan(revision: revision)
         scan.live.reserveCapacity(kvs.count)
         for kv in kvs {
@@ -107,9 +107,9 @@ extension EtcdBackend {
         return scan
     }
 
-    private func scanAgents(now: Int64, relays: RelayScan, by deadline: ContinuousClock.Instant) async throws -> AgentScan {
+    private func scanAgents(now: Int64, relays: RelayScan) async throws -> AgentScan {
         let incarnations = relays.liveIncarnations
-        let (kvs, _) = try await self.readPrefix(self.keys.agentPrefix, at: relays.revision, by: deadline)
+        let (kvs, _) = try await self.readPrefix(self.keys.agentPrefix, at: relays.revision)
         var scan = AgentScan()
         scan.live.reserveCapacity(kvs.count)
         for kv in kvs {

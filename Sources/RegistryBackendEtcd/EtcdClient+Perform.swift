@@ -99,7 +99,7 @@ extension EtcdClient {
                 // Every member failed once: give the cluster a moment (an election, a restart).
                 failuresThisRound = 0
                 rounds += 1
-                let pause = min(Duration.milliseconds(25) * (1 << min(rounds, 4)), deadline - .now)
+                let pause = min(Duration.milliseconds(10) * (1 << min(rounds, 5)), deadline - .now)
                 if pause > .zero {
                     try await Task.sleep(for: pause)
                 }
