@@ -42,7 +42,8 @@ extension EtcdBackend {
             )
             let lease = try await self.lease(reusing: values[0]?.lease, seconds: self.agentLeaseSeconds, supply: &supply, by: deadline)
             let outcome = try await self.guardedPut(agentKey, record.encoded(), lease: lease, compares: compares, supply: &supply, by: deadline)
-            guard case .applied = outcome else { return nil }
+            guard case .applied(let response) = outcome else { return nil }
+            self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
             let placement = AgentPlacement(agentID: id, relayID: relayID, lastUpdated: UnixMilliseconds(now))
             return AgentRegistrationResult(placement: placement, previousRelayID: previousRelayID)
         }
@@ -52,29 +53,42 @@ extension EtcdBackend {
         let deadline = self.client.operationDeadline()
         let agentKey = self.keys.key(of: id)
         var supply = LeaseSupply()
+        // The first attempt trusts what this backend last wrote; the transaction checks it.
+        var hint = self.recent.agent(id)
         return try await self.retryingConflicts("renewing agent \(id)") { () -> AgentPlacement? in
             let now = self.now()
             let notLive = RegistryError.notFound("agent \(id) is not registered or has expired; register it again")
-            guard
-                let agentKV = try await self.read(agentKey, by: deadline),
-                var record = AgentRecord(decoding: agentKV.value),
-                now < record.deadline
-            else {
-                throw notLive
+            let stored: StoredEntry<AgentRecord>
+            if let remembered = hint, now < remembered.record.deadline,
+                expectedRelayID == nil || expectedRelayID == remembered.record.relayID
+            {
+                stored = remembered
+            } else {
+                guard
+                    let agentKV = try await self.read(agentKey, by: deadline),
+                    let record = AgentRecord(decoding: agentKV.value),
+                    now < record.deadline
+                else {
+                    self.recent.remember(id, nil)
+                    throw notLive
+                }
+                if let expectedRelayID, expectedRelayID != record.relayID {
+                    // Say where it is only if that placement is live.
+                    guard try await self.liveRelay(record, at: 0, now: now, by: deadline) else { throw notLive }
+                    throw RegistryError.notFound("agent \(id) is not placed on relay \(expectedRelayID); it is on relay \(record.relayID)")
+                }
+                stored = StoredEntry(record: record, modRevision: agentKV.modRevision, lease: agentKV.lease)
             }
-            if let expectedRelayID, expectedRelayID != record.relayID {
-                // Say where it is only if that placement is live.
-                guard try await self.liveRelay(record, at: 0, now: now, by: deadline) else { throw notLive }
-                throw RegistryError.notFound("agent \(id) is not placed on relay \(expectedRelayID); it is on relay \(record.relayID)")
-            }
+            hint = nil
+            var record = stored.record
             let relayKey = self.keys.key(of: record.relayID)
             record.lastHeartbeat = now
             record.deadline = now + self.ttl.agentTTLMilliseconds
-            let lease = try await self.lease(reusing: agentKV.lease, seconds: self.agentLeaseSeconds, supply: &supply, by: deadline)
+            let lease = try await self.lease(reusing: stored.lease, seconds: self.agentLeaseSeconds, supply: &supply, by: deadline)
             let outcome = try await self.guardedPut(
                 agentKey, record.encoded(), lease: lease,
                 compares: [
-                    EtcdCompare.unmodified(agentKey, since: agentKV.modRevision),
+                    EtcdCompare.unmodified(agentKey, since: stored.modRevision),
                     EtcdCompare.created(relayKey, at: record.relayIncarnation),
                     EtcdCompare.live(relayKey, at: now),
                 ],
@@ -82,11 +96,13 @@ extension EtcdBackend {
                 supply: &supply, by: deadline
             )
             switch outcome {
-            case .applied:
+            case .applied(let response):
+                self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
                 return AgentPlacement(agentID: id, relayID: record.relayID, lastUpdated: UnixMilliseconds(now))
             case .refused(let response):
                 // Written meanwhile: read again. Unchanged: its relay is what is not live.
-                guard response.rangeResult(0).first?.modRevision == agentKV.modRevision else { return nil }
+                guard response.rangeResult(0).first?.modRevision == stored.modRevision else { return nil }
+                self.recent.remember(id, nil)
                 throw notLive
             case .leaseLost:
                 return nil

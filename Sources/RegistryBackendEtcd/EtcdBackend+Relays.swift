@@ -25,7 +25,8 @@ extension EtcdBackend {
                         compares: [EtcdCompare.unmodified(key, since: current.modRevision)],
                         supply: &supply, by: deadline
                     )
-                    guard case .applied = outcome else { return nil }
+                    guard case .applied(let response) = outcome else { return nil }
+                    self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
                     return RelayRegistrationResult(relay: relay, outcome: .renewed)
                 }
                 // Expired (or not a value this backend wrote): remove that incarnation, so the
@@ -50,7 +51,8 @@ extension EtcdBackend {
             }
             let lease = try await self.lease(reusing: nil, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
             let outcome = try await self.guardedPut(key, record.encoded(), lease: lease, compares: compares, supply: &supply, by: deadline)
-            guard case .applied = outcome else { return nil }
+            guard case .applied(let response) = outcome else { return nil }
+            self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
             return RelayRegistrationResult(relay: relay, outcome: replacedExpired ? .recreated : .created)
         }
     }
@@ -59,24 +61,36 @@ extension EtcdBackend {
         let deadline = self.client.operationDeadline()
         let key = self.keys.key(of: id)
         var supply = LeaseSupply()
+        // The first attempt trusts what this backend last wrote; the transaction checks it.
+        var hint = self.recent.relay(id)
         return try await self.retryingConflicts("renewing relay \(id)") { () -> Relay? in
             let now = self.now()
-            guard
-                let current = try await self.read(key, by: deadline),
-                var record = RelayRecord(decoding: current.value),
-                record.isLive(at: now)
-            else {
-                throw RegistryError.notFound("relay \(id) is not registered or has expired; register it again")
+            let stored: StoredEntry<RelayRecord>
+            if let remembered = hint, remembered.record.isLive(at: now) {
+                stored = remembered
+            } else {
+                guard
+                    let current = try await self.read(key, by: deadline),
+                    let record = RelayRecord(decoding: current.value),
+                    record.isLive(at: now)
+                else {
+                    self.recent.remember(id, nil)
+                    throw RegistryError.notFound("relay \(id) is not registered or has expired; register it again")
+                }
+                stored = StoredEntry(record: record, modRevision: current.modRevision, lease: current.lease)
             }
+            hint = nil
+            var record = stored.record
             record.lastHeartbeat = now
             record.deadline = now + self.ttl.relayTTLMilliseconds
-            let lease = try await self.lease(reusing: current.lease, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
+            let lease = try await self.lease(reusing: stored.lease, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
             let outcome = try await self.guardedPut(
                 key, record.encoded(), lease: lease,
-                compares: [EtcdCompare.unmodified(key, since: current.modRevision)],
+                compares: [EtcdCompare.unmodified(key, since: stored.modRevision)],
                 supply: &supply, by: deadline
             )
-            guard case .applied = outcome else { return nil }
+            guard case .applied(let response) = outcome else { return nil }
+            self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
             return Relay(id: id, endpoint: record.endpoint, lastHeartbeat: UnixMilliseconds(now))
         }
     }

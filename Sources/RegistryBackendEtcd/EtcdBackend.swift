@@ -31,6 +31,8 @@ public final class EtcdBackend<Clock: WallClock>: RegistryBackend {
     let logger: Logger
     let relayLeaseSeconds: Int64
     let agentLeaseSeconds: Int64
+    /// What this backend last wrote, so heartbeats can skip reading first.
+    let recent = RecentWrites(capacity: 250_000)
 
     /// How many times an operation reads again after losing a race to a concurrent writer.
     static var maximumAttempts: Int { 32 }

@@ -72,16 +72,20 @@ struct EtcdClusterTests {
                             try await Task.sleep(for: .milliseconds(20))
                         }
                     }
-                    try await Task.sleep(for: .milliseconds(500))
+                    // Kill the leader once heartbeats flow, then keep going through the
+                    // election for at least 3s and 20 more heartbeats.
+                    #expect(try await self.eventually(within: .seconds(20)) { log.snapshot.succeeded >= 5 })
                     let beforeKill = log.snapshot.succeeded
                     try await cluster.stop(member: leader)
-                    try await Task.sleep(for: .seconds(3))
+                    let killedAt = ContinuousClock.now
+                    _ = try await self.eventually(within: .seconds(30)) {
+                        ContinuousClock.now - killedAt > .seconds(3) && log.snapshot.succeeded - beforeKill >= 20
+                    }
                     log.stopped.withLock { $0 = true }
                     try await group.waitForAll()
                     let result = log.snapshot
                     #expect(result.failures.isEmpty, "failed heartbeats: \(result.failures)")
-                    #expect(beforeKill > 5)
-                    #expect(result.succeeded - beforeKill > 20, "heartbeats after the leader stopped: \(result.succeeded - beforeKill)")
+                    #expect(result.succeeded - beforeKill >= 20, "heartbeats after the leader stopped: \(result.succeeded - beforeKill)")
                 }
                 #expect(await health.isServing())
 

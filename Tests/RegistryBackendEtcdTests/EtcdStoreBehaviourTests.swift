@@ -35,15 +35,16 @@ struct EtcdStoreBehaviourTests {
         return try await condition()
     }
 
-    // This test runs on the real clock on purpose: what is under test is etcd's own lease
-    // expiry, which no injected clock can move. TTLs are the 1s minimum.
+    // What is under test is etcd's own lease expiry, which runs on etcd's real clock: this
+    // test waits for it, with TTLs at the 1s minimum. Registry time stays on a manual clock,
+    // so a slow machine cannot make a heartbeat miss its registry deadline.
     @Test("heartbeats keep leases alive; without any replica, etcd removes the entries by itself")
     func leasesExpireNatively() async throws {
         let etcd = try await SharedEtcd.instance.fixture()
         let configuration = try self.configuration(etcd)
         let prefix = configuration.keyPrefix
         let ttl = try TTLPolicy(relayTTL: .seconds(1), agentTTL: .seconds(1))
-        let backend = try EtcdBackend(configuration: configuration, ttl: ttl, logger: Self.logger)
+        let backend = try EtcdBackend(configuration: configuration, ttl: ttl, clock: ManualClock(), logger: Self.logger)
         try await withRunningService(backend) {
             _ = try await backend.registerRelay(try self.relay("relay-1"))
             _ = try await backend.registerAgent(try AgentID(validating: "drone-1"), on: try RelayID(validating: "relay-1"))
