@@ -3,6 +3,7 @@ import EtcdProtos
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import RegistryCore
 import Synchronization
 
@@ -67,6 +68,13 @@ final class EtcdClient: Sendable {
                         // Fail over quickly: do not wait long for a member that is gone.
                         config.backoff.initial = .milliseconds(100)
                         config.backoff.max = .seconds(1)
+                        if configuration.tls == nil {
+                            config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                                channel.eventLoop.submit {
+                                    try channel.pipeline.syncOperations.addHandler(BDPPingFilterHandler(), position: .first)
+                                }
+                            }
+                        }
                     }
                 )
                 members.append(Member(endpoint: endpoint, grpc: GRPCClient(transport: transport)))
