@@ -62,7 +62,7 @@ final class EtcdClient: Sendable {
         for endpoint in configuration.endpoints {
             do {
                 let transport = try Transport(
-                    target: .dns(host: endpoint.host, port: endpoint.port),
+                    target: Self.target(endpoint),
                     transportSecurity: Self.security(configuration.tls),
                     config: .defaults { config in
                         // Fail over quickly: do not wait long for a member that is gone.
@@ -83,6 +83,17 @@ final class EtcdClient: Sendable {
             }
         }
         self.members = members
+    }
+
+    /// IP literals get an IP target: TLS must not send them as SNI host names.
+    private static func target(_ endpoint: EtcdEndpoint) -> any ResolvableTarget {
+        if endpoint.host.contains(":") {
+            return .ipv6(address: endpoint.host, port: endpoint.port)
+        }
+        if endpoint.host.split(separator: ".").count == 4, endpoint.host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            return .ipv4(address: endpoint.host, port: endpoint.port)
+        }
+        return .dns(host: endpoint.host, port: endpoint.port)
     }
 
     private static func security(_ tls: EtcdConfiguration.TLS?) -> Transport.TransportSecurity {

@@ -132,3 +132,37 @@ struct EtcdStoreBehaviourTests {
         await etcd.stop()
     }
 }
+
+extension EtcdStoreBehaviourTests {
+    @Test("over TLS with a client certificate the backend works; without one, or without TLS, it is UNAVAILABLE")
+    func tls() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aero-arc-etcd-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificates = try await EtcdCertificates.make(in: directory)
+        let etcd = try await EtcdFixture.start(tls: certificates)
+        do {
+            var configuration = try self.configuration(etcd)
+            configuration.tls = .init(caPath: certificates.caPath, certificatePath: certificates.clientCertificatePath, keyPath: certificates.clientKeyPath)
+            let backend = try EtcdBackend(configuration: configuration, ttl: .default, logger: Self.logger)
+            try await withRunningService(backend) {
+                _ = try await backend.registerRelay(try self.relay("relay-1"))
+                #expect(try await backend.listRelays().entries.map(\.id.rawValue) == ["relay-1"])
+            }
+
+            for tls in [EtcdConfiguration.TLS(caPath: certificates.caPath), nil] {
+                configuration.tls = tls
+                configuration.timeout = .milliseconds(800)
+                let refused = try EtcdBackend(configuration: configuration, ttl: .default, logger: Self.logger)
+                try await withRunningService(refused) {
+                    let error = await #expect(throws: RegistryError.self) { try await refused.listRelays() }
+                    #expect(error?.code == .unavailable, "TLS \(String(describing: tls))")
+                }
+            }
+        } catch {
+            await etcd.stop()
+            throw error
+        }
+        await etcd.stop()
+    }
+}

@@ -14,10 +14,12 @@ public final class EtcdFixture: Sendable {
         public let clientPort: Int
         public let peerPort: Int
         public let dataDirectory: URL
+        /// Whether clients connect with TLS.
+        public let tls: Bool
 
         /// `127.0.0.1:<client port>`
         public var endpoint: String { "127.0.0.1:\(self.clientPort)" }
-        var clientURL: String { "http://127.0.0.1:\(self.clientPort)" }
+        var clientURL: String { "\(self.tls ? "https" : "http")://127.0.0.1:\(self.clientPort)" }
         var peerURL: String { "http://127.0.0.1:\(self.peerPort)" }
     }
 
@@ -41,8 +43,9 @@ public final class EtcdFixture: Sendable {
 
     /// Starts a cluster of `count` members (1 by default) and waits until every member
     /// serves clients. Ports that another process took meanwhile are picked again.
-    /// `arguments` are added to every member's command line.
-    public static func start(members count: Int = 1, arguments: [String] = []) async throws -> EtcdFixture {
+    /// `arguments` are added to every member's command line. With `tls`, clients must
+    /// connect with TLS and present a certificate from its CA.
+    public static func start(members count: Int = 1, arguments: [String] = [], tls: EtcdCertificates? = nil) async throws -> EtcdFixture {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let directory = Self.scratchDirectory.appendingPathComponent("aero-arc-etcd-\(UUID().uuidString)")
@@ -53,10 +56,19 @@ public final class EtcdFixture: Sendable {
                     name: "m\(index)",
                     clientPort: ports[index * 2],
                     peerPort: ports[index * 2 + 1],
-                    dataDirectory: directory.appendingPathComponent("m\(index)")
+                    dataDirectory: directory.appendingPathComponent("m\(index)"),
+                    tls: tls != nil
                 )
             }
-            let fixture = EtcdFixture(members: members, directory: directory, token: "aero-arc-\(UUID().uuidString)", extraArguments: arguments)
+            let tlsArguments = tls.map {
+                ["--cert-file", $0.serverCertificatePath, "--key-file", $0.serverKeyPath, "--trusted-ca-file", $0.caPath, "--client-cert-auth"]
+            }
+            let fixture = EtcdFixture(
+                members: members,
+                directory: directory,
+                token: "aero-arc-\(UUID().uuidString)",
+                extraArguments: arguments + (tlsArguments ?? [])
+            )
             do {
                 try await fixture.start(members: Array(0..<count))
                 return fixture
