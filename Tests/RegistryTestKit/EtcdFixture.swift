@@ -177,19 +177,28 @@ public final class EtcdFixture: Sendable {
         throw ChildProcessError("etcd is not installed: run scripts/test, or install Debian's etcd-server package")
     }
 
-    /// Runs etcd (`$3...`) in the background and waits. SIGTERM kills it at once (a crash,
-    /// for the failover tests). When the test process (`$1`) is gone, it kills etcd and
-    /// removes the data directory (`$2`).
+    /// Runs etcd (`$3...`) in the background and watches it. SIGTERM kills it at once (a
+    /// crash, for the failover tests). When the test process (`$1`) is gone, it kills etcd
+    /// and removes the data directory (`$2`). It polls rather than waits on etcd, so
+    /// nothing keeps it from noticing that the test process has gone.
     private static let watchdog = #"""
         parent=$1; root=$2; shift 2
         "$@" &
         child=$!
         trap 'kill -KILL "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
-        running() { [ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
-        while running "$parent" && running "$child"; do sleep 0.2; done
-        if ! running "$parent"; then
-          kill -KILL "$child" 2>/dev/null; wait "$child" 2>/dev/null; rm -rf "$root"
-        fi
-        wait "$child"
+        alive() {
+          { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 1
+          rest=${stat##*) }
+          [ "${rest%% *}" != Z ] && [ "${rest%% *}" != X ]
+        }
+        while :; do
+          if ! alive "$parent"; then
+            kill -KILL "$child" 2>/dev/null
+            rm -rf "$root"
+            exit 0
+          fi
+          alive "$child" || exit 1
+          sleep 0.2
+        done
         """#
 }
