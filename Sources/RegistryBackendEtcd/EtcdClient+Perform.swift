@@ -53,7 +53,7 @@ extension EtcdClient {
             let remaining = deadline - .now
             guard remaining > .zero else {
                 let error = RegistryError.unavailable(
-                    "\(self.storeDescription) did not complete a \(what) within \(self.configuration.timeout): \(lastFailure)"
+                    "\(self.storeDescription) did not complete a \(what) within \(self.configuration.timeout.goDescription): \(lastFailure)"
                 )
                 self.health.report(.notServing(reason: error.message))
                 throw error
