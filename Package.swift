@@ -101,6 +101,7 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -288,7 +289,18 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryBackendEtcdTests",
-            dependencies: ["RegistryBackendEtcd", "RegistryCore", "RegistryTestKit", "EtcdProtos"],
+            dependencies: [
+                "RegistryBackendEtcd",
+                "RegistryCore",
+                "RegistryTestKit",
+                "EtcdProtos",
+                "RegistryClient",
+                "RegistryProtos",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(

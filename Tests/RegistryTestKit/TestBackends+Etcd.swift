@@ -1,4 +1,6 @@
 extension TestBackends {
-    /// The etcd backend's harnesses. (Not written yet.)
-    static var etcd: [TestBackend] { [] }
+    /// The etcd backend on the etcd shared by the test process, on a manual clock.
+    static var etcd: [TestBackend] {
+        [TestBackend(name: "etcd") { try await EtcdHarness.shared() }]
+    }
 }

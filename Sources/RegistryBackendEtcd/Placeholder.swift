@@ -1,2 +1,0 @@
-/// The etcd backend. (Issue 5: not written yet.)
-public enum EtcdBackendPlaceholder {}
