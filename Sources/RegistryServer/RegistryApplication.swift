@@ -1,5 +1,5 @@
 import GRPCCore
-public import GRPCNIOTransportHTTP2
+import GRPCNIOTransportHTTP2
 public import Logging
 public import RegistryCore
 import RegistryGRPC

@@ -21,7 +21,7 @@ struct EtcdStoreBehaviourTests {
     func configuration(_ etcd: EtcdFixture, prefix: String = "/aero-arc-test-\(UUID().uuidString)/") throws -> EtcdConfiguration {
         var configuration = try EtcdHarness(endpoints: etcd.endpoints).configuration(prefix: prefix)
         configuration.leaseGrace = .seconds(1)
-        configuration.timeout = .seconds(2)
+        configuration.timeout = .seconds(5)  // generous: the whole suite shares two cores
         return configuration
     }
 
