@@ -241,6 +241,8 @@ let package = Package(
             name: "RESPTests",
             dependencies: [
                 "RESP",
+                "RegistryTestKit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
