@@ -251,7 +251,17 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryBackendRedisTests",
-            dependencies: ["RegistryBackendRedis", "RegistryCore", "RegistryTestKit", "RESP"],
+            dependencies: [
+                "RegistryBackendRedis",
+                "RegistryClient",
+                "RegistryCore",
+                "RegistryProtos",
+                "RegistryTestKit",
+                "RESP",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(
