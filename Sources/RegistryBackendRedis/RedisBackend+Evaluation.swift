@@ -45,6 +45,7 @@ extension RedisBackend {
             switch self.configuration.timeSource {
             case .server: ""
             case .fixed(let clock): RESPArgument(clock.now().rawValue)
+            case .shiftedServer(let offset): RESPArgument("+\(max(offset().wholeMilliseconds, 0))")
             }
         return [RESPArgument(self.schema.root), time]
     }

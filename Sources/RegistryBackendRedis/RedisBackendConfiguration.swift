@@ -83,4 +83,8 @@ public enum RedisTimeSource: Sendable {
     /// runs on real time, which is why it must only collect what is long dead (see
     /// ``RedisBackendConfiguration/garbageCollectionMargin``).
     case fixed(any WallClock)
+    /// **For tests only**: the server's `TIME` plus this offset, so that a test moves time
+    /// forward at once while the scripts still read the server's clock. Real time passes
+    /// too, so this is no more exact than `TIME` itself.
+    case shiftedServer(offset: @Sendable () -> Duration)
 }

@@ -7,8 +7,9 @@ import RESP
 /// Calling convention, shared by every script:
 /// - `KEYS[1]` names the main key the script touches (for routing; every key shares the
 ///   namespace's hash tag, so the keys a script builds itself are in the same slot);
-/// - `ARGV[1]` is the key namespace (``RedisKeySchema/root``), `ARGV[2]` is empty in
-///   production, or a fixed time in milliseconds that tests pin the clock to;
+/// - `ARGV[1]` is the key namespace (``RedisKeySchema/root``); `ARGV[2]` is empty in
+///   production (the time is `TIME`), and in tests either a fixed time in milliseconds or
+///   `+` and milliseconds to add to `TIME` (see ``RedisTimeSource``);
 /// - the script's own arguments follow from `ARGV[3]`.
 ///
 /// Liveness is decided by the deadlines stored in the hashes (`dl`), compared with the
@@ -18,11 +19,12 @@ enum RedisScripts {
     static let prelude = """
         local ns = ARGV[1]
         local now
-        if ARGV[2] ~= '' then
-          now = tonumber(ARGV[2])
-        else
+        if ARGV[2] == '' or string.sub(ARGV[2], 1, 1) == '+' then
           local t = redis.call('TIME')
           now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          if ARGV[2] ~= '' then now = now + tonumber(string.sub(ARGV[2], 2)) end
+        else
+          now = tonumber(ARGV[2])
         end
         local function int(n) return string.format('%d', n) end
         local function relay_key(b) return ns .. '\(RedisKeySchema.relaySegment)' .. b end

@@ -35,10 +35,13 @@ struct RedisBackendTests {
     }
 
     /// Native expiry is Redis's own clock at work, so this waits for real: 1s TTLs (the
-    /// minimum) plus the harness's 500ms margin.
+    /// minimum) plus a 200ms margin. The scripts' time is pinned so that a slow machine
+    /// cannot let the relay expire between the two registrations; key expiry is real time
+    /// either way.
     @Test("Redis deletes an expired relay's and agent's keys by itself, with no registry running")
     func nativeExpiry() async throws {
-        let harness = try await RedisHarness.realTime(suite: Self.suite)
+        let server = try await RedisServerFixture.shared(suite: Self.suite)
+        let harness = RedisHarness(server: server, time: .pinned(ManualClock()), garbageCollectionMargin: .milliseconds(200))
         let ttl = try TTLPolicy(relayTTL: .seconds(1), agentTTL: .seconds(1))
         try await self.withBackend(harness, ttl: ttl) { backend, redis in
             _ = try await backend.registerRelay(try self.registration("relay-1"))
@@ -91,7 +94,7 @@ struct RedisBackendTests {
             let agents = (0..<150).map { "agent-\($0)" }
             for (index, agent) in agents.enumerated() {
                 _ = try await backend.registerAgent(try self.agent(agent), on: try self.relay(relays[index % relays.count]))
-                harness.clock?.advance(by: .milliseconds(index % 3))  // a spread of deadlines, with ties
+                harness.manualClock?.advance(by: .milliseconds(index % 3))  // a spread of deadlines, with ties
             }
             // Renew entries while lists page through them: renewed entries move in the index.
             let renewals = Task {
@@ -189,7 +192,8 @@ struct RedisBackendTests {
     func twoReplicas() async throws {
         let harness = try await RedisHarness.realTime(suite: Self.suite)
         let prefix = RedisHarness.uniquePrefix()
-        let ttl = try TTLPolicy(relayTTL: .seconds(1), agentTTL: .seconds(1))
+        // Long enough that a stalled machine cannot expire the relay between the first steps.
+        let ttl = try TTLPolicy(relayTTL: .seconds(3), agentTTL: .seconds(3))
         let first = try harness.makeBackend(ttl: ttl, keyPrefix: prefix)
         let second = try harness.makeBackend(ttl: ttl, keyPrefix: prefix)
         let other = try harness.makeBackend(ttl: ttl, keyPrefix: RedisHarness.uniquePrefix())
@@ -206,7 +210,7 @@ struct RedisBackendTests {
         #expect(try await first.placement(of: try self.agent("drone-7")).relayID == (try self.relay("relay-1")))
         #expect(try await other.listRelays().entries.isEmpty)
         // Expiry is decided by Redis's clock: when one replica sees the relay gone, so does the other.
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(8)
         while try await !first.listRelays().entries.isEmpty, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
