@@ -61,6 +61,14 @@ struct RedisConfigurationTests {
         ])
     }
 
+    @Test("a user without a password is warned about: it would not be used")
+    func userWithoutPassword() throws {
+        let warnings = try self.configuration(["--redis-user", "registry"]).warnings
+        #expect(warnings == ["--redis-user registry has no effect without a password (--redis-password or AERO_ARC_REGISTRY_REDIS_PASSWORD)"])
+        let configured = try self.configuration(["--redis-user", "registry"], environment: ["AERO_ARC_REGISTRY_REDIS_PASSWORD": "pw"])
+        #expect(configured.warnings.isEmpty)
+    }
+
     @Test("bad values name the flag or variable they came from", arguments: [
         (["--redis-pool-size", "0"], [:], "invalid --redis-pool-size '0': expected an integer from 1 to 256"),
         ([], ["AERO_ARC_REGISTRY_REDIS_POOL_SIZE": "many"], "invalid AERO_ARC_REGISTRY_REDIS_POOL_SIZE 'many'"),

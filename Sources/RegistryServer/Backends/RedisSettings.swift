@@ -85,6 +85,9 @@ public struct RedisSettings: Sendable, Equatable {
             let origin = settings.raw("redis-key-prefix", options.redisKeyPrefix)?.origin ?? "--redis-key-prefix"
             throw ConfigurationError("invalid \(origin) '\(self.keyPrefix)': \(error.message)")
         }
+        if self.password == nil, self.user != "default" {
+            warnings.append("--redis-user \(self.user) has no effect without a password (--redis-password or \(SettingResolver.environmentName(of: "redis-password")))")
+        }
         if options.redisPassword != nil {
             warnings.append(
                 "--redis-password on the command line is visible to other users of this machine; set \(SettingResolver.environmentName(of: "redis-password")) instead"
