@@ -60,7 +60,7 @@ public final class RESPConnection: Sendable {
             }
         } catch {
             await connection.close()
-            throw RESPError(.connectFailed, "\(peer) refused the connection setup: \(error.message)", underlying: error)
+            throw RESPError(.connectFailed, "cannot set up the connection to \(peer): \(error.message)", underlying: error)
         }
         return connection
     }

@@ -9,7 +9,8 @@ public struct RESPConnectionConfiguration: Sendable {
     public var password: String?
     /// The logical database selected after connecting.
     public var database: Int
-    /// How long establishing a connection (TCP, `AUTH`, `SELECT`) may take.
+    /// How long opening the TCP connection may take (`AUTH` and `SELECT` then have the
+    /// command timeout).
     public var connectTimeout: Duration
     /// How long any command may wait for its reply before the connection is given up.
     public var commandTimeout: Duration
