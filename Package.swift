@@ -278,6 +278,8 @@ let package = Package(
             name: "RESPTests",
             dependencies: [
                 "RESP",
+                "RegistryTestKit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -286,7 +288,17 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryBackendRedisTests",
-            dependencies: ["RegistryBackendRedis", "RegistryCore", "RegistryTestKit", "RESP"],
+            dependencies: [
+                "RegistryBackendRedis",
+                "RegistryClient",
+                "RegistryCore",
+                "RegistryProtos",
+                "RegistryTestKit",
+                "RESP",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(

@@ -1,2 +1,0 @@
-/// The Redis backend. (Issue 4: not written yet.)
-public enum RedisBackendPlaceholder {}
