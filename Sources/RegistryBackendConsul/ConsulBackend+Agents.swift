@@ -109,7 +109,7 @@ extension ConsulBackend {
             for agent in contents.agents where agent.isLive(at: now.rawValue, relay: contents.relays[agent.relayID]) {
                 agents.append(agent.agent)
             }
-            agents.sort { $0.id < $1.id }
+            agents.sortByIdentifier(\.id)
             return Snapshot(entries: agents, asOf: now)
         }
     }

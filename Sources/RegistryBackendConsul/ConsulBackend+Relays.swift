@@ -79,7 +79,7 @@ extension ConsulBackend {
                 else { continue }
                 relays.append(relay)
             }
-            relays.sort { $0.id < $1.id }
+            relays.sortByIdentifier(\.id)
             return Snapshot(entries: relays, asOf: now)
         }
     }

@@ -48,7 +48,7 @@ public final class MemoryBackend<Clock: WallClock>: RegistryBackend {
     public func listRelays() async throws -> Snapshot<Relay> {
         let now = self.clock.now()
         var relays = self.state.withLock { $0.liveRelays(now: now.rawValue) }
-        relays.sort { $0.id < $1.id }
+        relays.sortByIdentifier(\.id)
         return Snapshot(entries: relays, asOf: now)
     }
 
@@ -69,7 +69,7 @@ public final class MemoryBackend<Clock: WallClock>: RegistryBackend {
     public func listAgents() async throws -> Snapshot<Agent> {
         let now = self.clock.now()
         var agents = self.state.withLock { $0.liveAgents(now: now.rawValue) }
-        agents.sort { $0.id < $1.id }
+        agents.sortByIdentifier(\.id)
         return Snapshot(entries: agents, asOf: now)
     }
 

@@ -151,14 +151,16 @@ struct MemoryRegistryState {
 
     /// Live agents, unsorted.
     func liveAgents(now: Int64) -> [Agent] {
+        // Relays are few: judge each once, then walk the agents in storage order, which
+        // reads memory sequentially where a lookup per agent would jump around it.
+        var liveRelays = Set<RelayID>(minimumCapacity: self.relays.count)
+        for (id, relay) in self.relays where self.isLive(relay, now: now) {
+            liveRelays.insert(id)
+        }
         var live: [Agent] = []
         live.reserveCapacity(self.agents.count)
-        // Walking relay by relay checks each relay's liveness once, not once per agent.
-        for relay in self.relays.values where self.isLive(relay, now: now) {
-            for agentID in relay.agents {
-                guard let agent = self.agents[agentID], now < agent.lastHeartbeat + self.agentTTL else { continue }
-                live.append(Agent(id: agentID, relayID: agent.relayID, lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat)))
-            }
+        for (id, agent) in self.agents where now < agent.lastHeartbeat + self.agentTTL && liveRelays.contains(agent.relayID) {
+            live.append(Agent(id: id, relayID: agent.relayID, lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat)))
         }
         return live
     }

@@ -19,7 +19,8 @@ extension RedisBackend {
             relays[id] = (Relay(id: id, endpoint: endpoint, lastHeartbeat: UnixMilliseconds(heartbeat)), deadline)
             return true
         }
-        let live = relays.values.filter { $0.deadline > asOf.rawValue }.map(\.relay).sorted { $0.id < $1.id }
+        var live = relays.values.filter { $0.deadline > asOf.rawValue }.map(\.relay)
+        live.sortByIdentifier(\.id)
         return Snapshot(entries: live, asOf: asOf)
     }
 
@@ -36,7 +37,8 @@ extension RedisBackend {
             agents[id] = (Agent(id: id, relayID: relayID, lastHeartbeat: UnixMilliseconds(heartbeat)), deadline)
             return true
         }
-        let live = agents.values.filter { $0.deadline > asOf.rawValue }.map(\.agent).sorted { $0.id < $1.id }
+        var live = agents.values.filter { $0.deadline > asOf.rawValue }.map(\.agent)
+        live.sortByIdentifier(\.id)
         return Snapshot(entries: live, asOf: asOf)
     }
 
