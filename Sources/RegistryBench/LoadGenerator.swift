@@ -71,7 +71,7 @@ public enum LoadGenerator {
             var sequence = 0
             while scheduled < end {
                 if scheduled > clock.now {
-                    try? await Task.sleep(until: scheduled, clock: clock)
+                    try? await Task.sleep(until: scheduled, tolerance: .zero, clock: clock)
                 }
                 // Start every call that is due, however late the dispatcher woke.
                 let now = clock.now
