@@ -3,11 +3,11 @@
 /// Comparing keys orders IDs exactly as comparing their bytes does wherever two keys
 /// differ: IDs never hold a NUL byte (it is a control character), so the zero padding
 /// sorts a shorter ID before every ID it is a prefix of. Only IDs that share their first
-/// 16 bytes need the full comparison. Lists of 100,000 agents sort about twice as fast
-/// on integer keys as on strings.
+/// 16 bytes need the full comparison, which makes sorting a fleet-sized list a pass over
+/// integers instead of millions of string comparisons (docs/performance.md).
 struct IdentifierSortKey: Comparable {
-    var high: UInt64 = 0
-    var low: UInt64 = 0
+    let high: UInt64
+    let low: UInt64
 
     init(_ string: String) {
         var high: UInt64 = 0
@@ -31,12 +31,14 @@ struct IdentifierSortKey: Comparable {
 }
 
 /// Sorting by ID, in the byte order of ``RegistryIdentifier``: what every list response
-/// does before it is returned.
-public enum IdentifierOrder {
+/// does before it is returned. Reached through `Array.sortByIdentifier(_:)`.
+@usableFromInline
+enum IdentifierOrder {
     /// The indices of `ids` in ascending byte order of the IDs. Not generic, so it is
     /// compiled once, specialized, here; comparisons are on integer keys, with the bytes
-    /// compared only where the first 16 are equal.
-    public static func sortedIndices(of ids: [String]) -> [Int] {
+    /// compared (``UTF8Bytes/less(_:_:)``) only where the first 16 are equal.
+    @usableFromInline
+    static func sortedIndices(of ids: [String]) -> [Int] {
         var keyed = ids.indices.map { (key: IdentifierSortKey(ids[$0]), index: $0) }
         keyed.sort { lhs, rhs in
             lhs.key != rhs.key ? lhs.key < rhs.key : UTF8Bytes.less(ids[lhs.index], ids[rhs.index])

@@ -24,6 +24,7 @@ struct IdentifierOrderTests {
             let length = Int.random(in: 1...24, using: &generator)
             ids.append(String((0..<length).map { _ in alphabet.randomElement(using: &generator) ?? "a" }))
         }
+        // Distinct by bytes: a Set of Strings would merge "é" and "e\u{301}", two IDs.
         ids = Array(Set(ids.map { Array($0.utf8) })).map { String(decoding: $0, as: UTF8.self) }
         ids.shuffle(using: &generator)
 
