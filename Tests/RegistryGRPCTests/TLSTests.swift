@@ -14,7 +14,7 @@ struct TLSTests {
         let cert = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
         let result = try await ChildProcess.run(
-            URL(fileURLWithPath: "/usr/bin/openssl"),
+            try TestPrograms.executable("openssl"),
             [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert,

@@ -13,7 +13,7 @@ public struct EtcdCertificates: Sendable {
     public static func make(in directory: URL) async throws -> EtcdCertificates {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         func openssl(_ arguments: [String]) async throws {
-            let result = try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments)
+            let result = try await ChildProcess.run(try TestPrograms.executable("openssl"), arguments)
             guard result.status == 0 else {
                 throw ChildProcessError("openssl \(arguments.first ?? "") failed: \(result.stderr)")
             }

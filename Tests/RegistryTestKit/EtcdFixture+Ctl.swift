@@ -10,7 +10,7 @@ extension EtcdFixture {
             global.append("--user=\(user)")
         }
         let result = try await ChildProcess.run(
-            try Self.executable().deletingLastPathComponent().appendingPathComponent("etcdctl"),
+            try TestPrograms.executable("etcdctl"),
             global + arguments,
             environment: ["ETCDCTL_API": "3"]
         )

@@ -84,7 +84,7 @@ public final class EtcdFixture: Sendable {
     /// until each serves clients. A member that rejoins a cluster without a quorum only
     /// serves once enough members are back, so restart those together.
     public func start(members indexes: [Int]) async throws {
-        let etcd = try Self.executable()
+        let etcd = try TestPrograms.executable("etcd")
         var started: [(Int, ChildProcess)] = []
         for index in indexes {
             let member = self.members[index]
@@ -106,7 +106,7 @@ public final class EtcdFixture: Sendable {
                 "--log-outputs", "stderr",
             ] + self.extraArguments
             let process = try ChildProcess(
-                URL(fileURLWithPath: "/bin/sh"),
+                try TestPrograms.executable("sh"),
                 ["-c", Self.watchdog, "etcd-watchdog", String(getpid()), self.directory.path, etcd.path] + arguments
             )
             self.processes.withLock { $0[index] = process }
@@ -163,18 +163,6 @@ public final class EtcdFixture: Sendable {
             return URL(fileURLWithPath: "/dev/shm")
         }
         return FileManager.default.temporaryDirectory
-    }
-
-    /// The etcd executable on PATH.
-    static func executable() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent("etcd")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) {
-                return candidate
-            }
-        }
-        throw ChildProcessError("etcd is not installed: run scripts/test, or install Debian's etcd-server package")
     }
 
     /// Runs etcd (`$3...`) in the background and watches it. SIGTERM kills it at once (a

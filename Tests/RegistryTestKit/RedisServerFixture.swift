@@ -37,9 +37,7 @@ public final class RedisServer: Sendable {
     /// - Parameter port: a port to use (to restart a server where it was); by default a free one,
     ///   picked again if another process takes it first.
     public static func start(port: Int? = nil, extraArguments: [String] = []) async throws -> RedisServer {
-        guard let executable = Self.findExecutable() else {
-            throw ChildProcessError("redis-server is not installed; scripts/test installs it (Debian package redis-server)")
-        }
+        let executable = try TestPrograms.executable("redis-server").path
         var lastError: (any Error)?
         for _ in 0..<5 {
             let chosen: Int
@@ -128,7 +126,7 @@ public final class RedisServer: Sendable {
             kill -9 $pid 2>/dev/null
             """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.executableURL = try TestPrograms.executable("sh")
         process.arguments = ["-c", script, executable] + arguments
         let stdout = Pipe()
         process.standardInput = FileHandle.nullDevice
@@ -178,13 +176,6 @@ public final class RedisServer: Sendable {
         let reply = try? await connection.pipeline([["PING"]]).first
         await connection.close()
         return reply?.string == "PONG" || reply?.errorMessage?.hasPrefix("NOAUTH") == true
-    }
-
-    private static func findExecutable() -> String? {
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        return (paths + ["/usr/bin", "/usr/local/bin", "/usr/sbin"])
-            .map { $0 + "/redis-server" }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// A port nobody was listening on a moment ago.
