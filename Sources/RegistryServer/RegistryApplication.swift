@@ -52,7 +52,8 @@ public struct RegistryApplication: Sendable {
             }
         self.transport = HTTP2ServerTransport.Posix(
             address: listenAddress.socketAddress(port: configuration.listenPort),
-            transportSecurity: security
+            transportSecurity: security,
+            config: configuration.grpc.transportConfig
         )
 
         let health = HealthService(backendHealth: backend.health)

@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var etcd = EtcdSettings()
     public var consul = ConsulSettings()
     public var shutdownTimeout: Duration = .seconds(30)
+    /// HTTP/2 and keepalive limits of the gRPC server.
+    public var grpc = GRPCSettings()
     public var limits = CapacityLimits()
     public var cleanupInterval: Duration = .seconds(1)
     public var logLevel: Logger.Level = .info
@@ -87,6 +89,7 @@ public struct ServerConfiguration: Sendable {
             )
         }
 
+        self.grpc = try GRPCSettings(options: options.grpc, settings: settings)
         self.redis = try RedisSettings(options: options.redis, settings: settings, warnings: &self.warnings)
         self.etcd = try EtcdSettings(options: options.etcd, settings: settings, warnings: &self.warnings)
         self.consul = try ConsulSettings(options: options.consul, settings: settings, warnings: &self.warnings)

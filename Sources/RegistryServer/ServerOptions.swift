@@ -50,6 +50,9 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: help("text or json.", "text", "log-format"))
     public var logFormat: String?
 
+    @OptionGroup(title: "gRPC connections")
+    public var grpc: GRPCOptions
+
     @OptionGroup(title: "Redis backend (--backend redis)")
     public var redis: RedisOptions
 

@@ -60,10 +60,11 @@ func withRunningRegistry<Result: Sendable>(
     harness: any BackendHarness = MemoryHarness(),
     ttl: TTLPolicy = .default,
     limits: CapacityLimits = CapacityLimits(),
+    configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: (RunningRegistry) async throws -> Result
 ) async throws -> Result {
     try await harness.withBackend(ttl: ttl, limits: limits) { backend in
-        try await withRunningRegistry(backend: backend, body)
+        try await withRunningRegistry(backend: backend, configure: configure, body)
     }
 }
 

@@ -14,6 +14,8 @@ import ServiceLifecycle
 public struct EtcdHarness: BackendHarness {
     public let endpoints: [String]
     public let clock: ManualClock
+    /// How long one store operation may take (`--etcd-timeout`).
+    public var timeout: Duration = .seconds(5)
 
     public init(endpoints: [String], clock: ManualClock = ManualClock()) {
         self.endpoints = endpoints
@@ -31,7 +33,7 @@ public struct EtcdHarness: BackendHarness {
     public func configuration(prefix: String = "/aero-arc-test-\(UUID().uuidString)/") throws -> EtcdConfiguration {
         EtcdConfiguration(
             endpoints: try self.endpoints.map { try EtcdEndpoint.parse($0).endpoint },
-            timeout: .seconds(5),
+            timeout: self.timeout,
             keyPrefix: prefix,
             leaseGrace: .seconds(600)
         )

@@ -22,4 +22,10 @@ public enum TestBackends {
     public static var all: [TestBackend] {
         [memory] + redis + etcd + consul
     }
+
+    /// Every backend, for bursts of a thousand calls at once (etcd with a longer store
+    /// timeout: see ``etcdForBursts``).
+    public static var forBursts: [TestBackend] {
+        [memory] + redis + etcdForBursts + consul
+    }
 }

@@ -14,6 +14,25 @@ public enum TestPrograms {
         .deletingLastPathComponent()  // the package
         .appendingPathComponent("scripts/test-programs")
 
+    /// The package's root directory.
+    static var packageRoot: URL {
+        self.listPath.deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The Python interpreter of the environment `scripts/test` creates for the
+    /// interoperability tests (`.build/test-python`, with the packages pinned in
+    /// `Tests/Interop/requirements.txt`), and the directory of the Python scripts.
+    /// - Throws: ``TestProgramError`` when the environment has not been created.
+    public static func interopPython() throws -> (python: URL, scripts: URL) {
+        let python = self.packageRoot.appendingPathComponent(".build/test-python/bin/python3")
+        guard FileManager.default.isExecutableFile(atPath: python.path) else {
+            throw TestProgramError(
+                "the Python environment with grpcio is missing (\(python.path)); scripts/test creates it from Tests/Interop/requirements.txt"
+            )
+        }
+        return (python, self.packageRoot.appendingPathComponent("Tests/Interop"))
+    }
+
     /// The executable of `program`, from `PATH` or the usual system directories.
     /// - Throws: ``TestProgramError`` when it is not on the list or not installed.
     public static func executable(_ program: String) throws -> URL {
