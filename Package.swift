@@ -213,6 +213,7 @@ let package = Package(
             dependencies: [
                 "RegistryBench",
                 "RegistryCore",
+                "RegistryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -1,5 +1,5 @@
 public import ArgumentParser
-import GRPCNIOTransportHTTP2
+public import GRPCNIOTransportHTTP2
 
 /// Flags for the gRPC server's connections: HTTP/2 and keepalive limits. The Go registry
 /// has none of these (grpc-go's defaults apply there); ours are chosen for a fleet's
@@ -90,7 +90,7 @@ public struct GRPCSettings: Sendable, Equatable {
     }
 
     /// The transport's configuration for these settings.
-    var transportConfig: HTTP2ServerTransport.Posix.Config {
+    public var transportConfig: HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         // NIOHTTP2 enforces only the hard limit; the advertised one is enforced, with
         // refusals instead of connection errors, by HTTP2StreamLimit's handlers.

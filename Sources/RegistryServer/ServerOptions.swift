@@ -65,7 +65,7 @@ public struct ServerOptions: ParsableArguments {
     public init() {}
 
     /// Flags that take no value (and accept Go's `--flag=true|false`).
-    public static let booleanFlags: Set<String> = ["tls-enabled"]
+    public static let booleanFlags: Set<String> = ["tls-enabled", "grpc-keepalive-permit-without-calls"]
 }
 
 func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {

@@ -5,6 +5,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import RegistryBench
 import RegistryCore
+import RegistryServer
 
 @main
 struct BenchCommand: AsyncParsableCommand {
@@ -145,7 +146,13 @@ struct NoopServer: AsyncParsableCommand {
     var port = 0
 
     func run() async throws {
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: self.port), transportSecurity: .plaintext)
+        // The registry's transport configuration (stream limit, keepalive), so the baseline
+        // differs from the registry only in what the calls do.
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: "127.0.0.1", port: self.port),
+            transportSecurity: .plaintext,
+            config: GRPCSettings().transportConfig
+        )
         let server = GRPCServer(transport: transport, services: [NoopService()])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
