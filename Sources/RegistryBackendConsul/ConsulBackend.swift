@@ -16,6 +16,9 @@ import Synchronization
 /// `/v1/txn` whose `cas`, `check-index` and `delete-cas` operations check every entry it
 /// read, so concurrent replicas cannot interleave a move with a heartbeat or a removal.
 /// A write that loses a race is retried from a fresh read a bounded number of times.
+/// The fleet calls batch these: a sync is a relay txn and agent txns of up to 62 agents
+/// (Consul takes 64 operations per txn), each agent's write still conditional on its own
+/// ModifyIndex and on the relay's.
 ///
 /// Expired entries stay until ``removeExpired(limit:)`` (run by the server's
 /// ``ExpirySweeper``) deletes them, each with `delete-cas` on the ModifyIndex it was judged

@@ -54,23 +54,55 @@ final class ConsulCapacityGuard: Sendable {
         backend: ConsulBackend<BackendClock>,
         now: Int64
     ) async throws -> [ConsulTxnOperation] {
+        let admission = try await self.admit(kind, count: 1, backend: backend, now: now)
+        guard admission.admitted == 1 else {
+            throw RegistryError.resourceExhausted("\(kind.rawValue) limit of \(self.limit(kind)) reached; \(name) was not registered")
+        }
+        return admission.operations
+    }
+
+    /// How many of a batch of creations may go ahead, and what their transaction must include.
+    struct Admission: Sendable {
+        /// The first `admitted` creations of the batch may be made; the rest would exceed the limit.
+        var admitted: Int
+        /// Operations the transaction creating them must include (a guard `cas`, or none).
+        var operations: [ConsulTxnOperation]
+    }
+
+    /// Admits the fast-path creation of `count` entries without asking Consul, or nothing.
+    /// - Returns: whether all `count` were admitted; when false, ``admit(_:count:backend:now:)``
+    ///   must count before creating them.
+    func admitWithoutCounting(_ kind: ConsulKeySchema.Kind, count: Int) -> Bool {
         let limit = self.limit(kind)
-        let admittedFast = self.estimates.withLock { estimates in
+        return self.estimates.withLock { estimates in
             guard var estimate = estimates[kind], ContinuousClock.now - estimate.countedAt < self.freshness,
-                estimate.granted < (limit - estimate.counted) / 8
+                estimate.granted + count <= (limit - estimate.counted) / 8
             else { return false }
-            estimate.granted += 1
+            estimate.granted += count
             estimates[kind] = estimate
             return true
         }
-        if admittedFast { return [] }
+    }
 
+    /// Admits up to `count` creations of `kind` entries that one transaction makes together
+    /// (a sync's chunk of new agents): all of them on the fast path, else as many as the
+    /// live count leaves room for, with the guard `cas` that keeps the count exact.
+    func admit<BackendClock: WallClock>(
+        _ kind: ConsulKeySchema.Kind,
+        count requested: Int,
+        backend: ConsulBackend<BackendClock>,
+        now: Int64
+    ) async throws -> Admission {
+        if requested == 0 || self.admitWithoutCounting(kind, count: requested) {
+            return Admission(admitted: requested, operations: [])
+        }
+        let limit = self.limit(kind)
         // The guard first, then the count: a creation committed after the guard was read
         // changes the guard and fails ours; one committed before it is in the count.
         let guardKey = backend.keys.guardKey(kind)
         let guardEntry = try await backend.client.get(guardKey)
         var count = try await backend.client.keys(prefix: backend.keys.folder(kind)).count
-        if count >= limit {
+        if count + requested > limit {
             let contents = try await backend.readAll()
             switch kind {
             case .relay:
@@ -78,13 +110,13 @@ final class ConsulCapacityGuard: Sendable {
             case .agent:
                 count = contents.agents.count { $0.isLive(at: now, relay: contents.relays[$0.relayID]) }
             }
-            if count >= limit {
-                throw RegistryError.resourceExhausted("\(kind.rawValue) limit of \(limit) reached; \(name) was not registered")
-            }
         }
-        self.estimates.withLock { $0[kind] = Estimate(counted: count + 1, countedAt: .now, granted: 0) }
+        let admitted = max(0, min(requested, limit - count))
+        guard admitted > 0 else { return Admission(admitted: 0, operations: []) }
+        self.estimates.withLock { $0[kind] = Estimate(counted: count + admitted, countedAt: .now, granted: 0) }
         let generation = guardEntry?.valueBytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
         // A different value each time: Consul leaves ModifyIndex alone when a write changes nothing.
-        return [.cas(guardKey, index: guardEntry?.modifyIndex ?? 0, value: Data(String(generation &+ 1).utf8))]
+        let operation = ConsulTxnOperation.cas(guardKey, index: guardEntry?.modifyIndex ?? 0, value: Data(String(generation &+ 1).utf8))
+        return Admission(admitted: admitted, operations: [operation])
     }
 }

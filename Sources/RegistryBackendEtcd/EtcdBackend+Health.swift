@@ -17,7 +17,7 @@ extension EtcdBackend {
         var wasServing = false
         while !Task.isCancelled {
             do {
-                _ = try await self.client.range(.prefix(self.keys.prefix, limit: 1, countOnly: true), by: self.client.operationDeadline())
+                _ = try await self.client.range(.prefix(self.keys.prefix, limit: 1, countOnly: true), by: self.client.operationDeadline(), counted: false)
             } catch is CancellationError {
                 return
             } catch {

@@ -5,35 +5,79 @@ public import RegistryCore
 
 extension EtcdBackend {
     public func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult {
-        let deadline = self.client.operationDeadline()
-        let id = registration.id
+        let upsert = try await self.upsertRelay(registration.id, endpoint: registration.endpoint, by: self.client.operationDeadline())
+        return RelayRegistrationResult(relay: upsert.relay(registration.id), outcome: upsert.outcome)
+    }
+
+    public func heartbeatRelay(_ id: RelayID) async throws -> Relay {
+        try await self.upsertRelay(id, endpoint: nil, by: self.client.operationDeadline()).relay(id)
+    }
+
+    /// What ``upsertRelay(_:endpoint:by:)`` wrote.
+    struct RelayUpsert {
+        var record: RelayRecord
+        /// The create revision of the relay key.
+        var incarnation: Int64
+        /// The lease the relay key is on, alive for another relay lease.
+        var lease: Int64
+        var outcome: RelayRegistrationResult.Outcome
+
+        func relay(_ id: RelayID) -> Relay {
+            Relay(id: id, endpoint: self.record.endpoint, lastHeartbeat: UnixMilliseconds(self.record.lastHeartbeat))
+        }
+    }
+
+    /// Renews a live relay (updating its endpoint when given) or, with an endpoint, creates
+    /// it: a new incarnation when it was unknown or expired.
+    ///
+    /// The first attempt trusts what this backend last wrote for the relay, if it is live;
+    /// the renewal's mod-revision compare checks it, and a stale hint reads afresh.
+    /// - Throws: `notFound` without an endpoint when the relay is not live;
+    ///   `resourceExhausted` when creating it would exceed the relay limit.
+    func upsertRelay(_ id: RelayID, endpoint: RelayEndpoint?, by deadline: ContinuousClock.Instant) async throws -> RelayUpsert {
         let key = self.keys.key(of: id)
         var supply = LeaseSupply()
         // Set once this call removed an expired incarnation: the relay it creates is a new one.
         var replacedExpired = false
-        return try await self.retryingConflicts("registering relay \(id)") { () -> RelayRegistrationResult? in
+        var hint = self.recent.relay(id).flatMap { $0.createRevision > 0 ? $0 : nil }
+        return try await self.retryingConflicts("registering relay \(id)") { () -> RelayUpsert? in
             let now = self.now()
-            let record = RelayRecord(deadline: now + self.ttl.relayTTLMilliseconds, lastHeartbeat: now, endpoint: registration.endpoint)
-            let relay = Relay(id: id, endpoint: registration.endpoint, lastHeartbeat: UnixMilliseconds(now))
-
-            if let current = try await self.read(key, by: deadline) {
+            var live: StoredEntry<RelayRecord>?
+            var expired: Mvccpb_KeyValue?
+            if let remembered = hint, remembered.record.isLive(at: now) {
+                live = remembered
+            } else if let current = try await self.read(key, by: deadline) {
                 if let stored = RelayRecord(decoding: current.value), stored.isLive(at: now) {
-                    // Live: renew it, with its endpoint updated and its agents kept.
-                    let lease = try await self.lease(reusing: current.lease, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
-                    let outcome = try await self.guardedPut(
-                        key, record.encoded(), lease: lease,
-                        compares: [EtcdCompare.unmodified(key, since: current.modRevision)],
-                        supply: &supply, by: deadline
-                    )
-                    guard case .applied(let response) = outcome else { return nil }
-                    self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
-                    return RelayRegistrationResult(relay: relay, outcome: .renewed)
+                    live = StoredEntry(record: stored, modRevision: current.modRevision, lease: current.lease, createRevision: current.createRevision)
+                } else {
+                    expired = current
                 }
+            }
+            hint = nil
+
+            if let live {
+                // Live: renew it, with its endpoint updated and its agents kept.
+                let record = RelayRecord(deadline: now + self.ttl.relayTTLMilliseconds, lastHeartbeat: now, endpoint: endpoint ?? live.record.endpoint)
+                let lease = try await self.lease(reusing: live.lease, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
+                let outcome = try await self.guardedPut(
+                    key, record.encoded(), lease: lease,
+                    compares: [EtcdCompare.unmodified(key, since: live.modRevision)],
+                    supply: &supply, by: deadline
+                )
+                guard case .applied(let response) = outcome else { return nil }
+                self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id, createRevision: live.createRevision))
+                return RelayUpsert(record: record, incarnation: live.createRevision, lease: lease.id, outcome: .renewed)
+            }
+            guard let endpoint else {
+                self.recent.remember(id, nil)
+                throw RegistryError.notFound("relay \(id) is not registered or has expired; register it again")
+            }
+            if let expired {
                 // Expired (or not a value this backend wrote): remove that incarnation, so the
                 // key is created anew below with a new create revision, the new incarnation.
                 let removal = try await self.client.txn(
                     .with {
-                        $0.compare = [EtcdCompare.unmodified(key, since: current.modRevision)]
+                        $0.compare = [EtcdCompare.unmodified(key, since: expired.modRevision)]
                         $0.success = [EtcdOperation.delete(key)]
                     },
                     by: deadline
@@ -42,6 +86,7 @@ extension EtcdBackend {
                 replacedExpired = true
             }
 
+            let record = RelayRecord(deadline: now + self.ttl.relayTTLMilliseconds, lastHeartbeat: now, endpoint: endpoint)
             var compares = [EtcdCompare.absent(key)]
             if !replacedExpired {
                 // Replacing an expired relay keeps the count; only a new relay needs room.
@@ -52,46 +97,10 @@ extension EtcdBackend {
             let lease = try await self.lease(reusing: nil, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
             let outcome = try await self.guardedPut(key, record.encoded(), lease: lease, compares: compares, supply: &supply, by: deadline)
             guard case .applied(let response) = outcome else { return nil }
-            self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
-            return RelayRegistrationResult(relay: relay, outcome: replacedExpired ? .recreated : .created)
-        }
-    }
-
-    public func heartbeatRelay(_ id: RelayID) async throws -> Relay {
-        let deadline = self.client.operationDeadline()
-        let key = self.keys.key(of: id)
-        var supply = LeaseSupply()
-        // The first attempt trusts what this backend last wrote; the transaction checks it.
-        var hint = self.recent.relay(id)
-        return try await self.retryingConflicts("renewing relay \(id)") { () -> Relay? in
-            let now = self.now()
-            let stored: StoredEntry<RelayRecord>
-            if let remembered = hint, remembered.record.isLive(at: now) {
-                stored = remembered
-            } else {
-                guard
-                    let current = try await self.read(key, by: deadline),
-                    let record = RelayRecord(decoding: current.value),
-                    record.isLive(at: now)
-                else {
-                    self.recent.remember(id, nil)
-                    throw RegistryError.notFound("relay \(id) is not registered or has expired; register it again")
-                }
-                stored = StoredEntry(record: record, modRevision: current.modRevision, lease: current.lease)
-            }
-            hint = nil
-            var record = stored.record
-            record.lastHeartbeat = now
-            record.deadline = now + self.ttl.relayTTLMilliseconds
-            let lease = try await self.lease(reusing: stored.lease, seconds: self.relayLeaseSeconds, supply: &supply, by: deadline)
-            let outcome = try await self.guardedPut(
-                key, record.encoded(), lease: lease,
-                compares: [EtcdCompare.unmodified(key, since: stored.modRevision)],
-                supply: &supply, by: deadline
-            )
-            guard case .applied(let response) = outcome else { return nil }
-            self.recent.remember(id, StoredEntry(record: record, modRevision: response.header.revision, lease: lease.id))
-            return Relay(id: id, endpoint: record.endpoint, lastHeartbeat: UnixMilliseconds(now))
+            // Created by this transaction: its revision is the key's create revision.
+            let incarnation = response.header.revision
+            self.recent.remember(id, StoredEntry(record: record, modRevision: incarnation, lease: lease.id, createRevision: incarnation))
+            return RelayUpsert(record: record, incarnation: incarnation, lease: lease.id, outcome: replacedExpired ? .recreated : .created)
         }
     }
 

@@ -79,7 +79,8 @@ extension EtcdBackend {
         }
     }
 
-    private func withScanRetries<Result>(_ scan: () async throws -> Result) async throws -> Result {
+    /// Runs `scan` again (a few times) when the revision it reads at is compacted away.
+    func withScanRetries<Result>(_ scan: () async throws -> Result) async throws -> Result {
         var attempt = 1
         while true {
             do {

@@ -8,10 +8,11 @@ import ServiceLifecycle
 /// - Liveness: each value stores its deadline (last heartbeat + TTL, in registry time
 ///   from this backend's clock), and every read checks deadlines exactly, an agent's
 ///   together with its relay's deadline and incarnation.
-/// - Garbage collection: each entry is attached to its own etcd lease of
-///   ceil(TTL) + grace whole seconds, renewed with LeaseKeepAlive on every heartbeat,
-///   so entries leave etcd by themselves even when no replica is running. Leases never
-///   decide liveness; they only outlast the deadline.
+/// - Garbage collection: each entry is attached to an etcd lease of ceil(TTL) + grace
+///   whole seconds (a relay's own, which also holds the agents a sync places on it, or an
+///   agent's own), renewed with LeaseKeepAlive on every heartbeat, so entries leave etcd by
+///   themselves even when no replica is running. Leases never decide liveness; they only
+///   outlast the deadline.
 /// - Atomicity: each write is one transaction guarded by compares on what it read (mod
 ///   revision, or absence), retried from a fresh read when a concurrent writer won.
 /// - Incarnations: a relay's incarnation is its key's create revision; an expired relay
@@ -64,7 +65,10 @@ public final class EtcdBackend<Clock: WallClock>: RegistryBackend {
         self.health = health
         self.client = try EtcdClient(configuration: configuration, health: health, logger: logger)
         self.keys = EtcdKeySchema(prefix: configuration.keyPrefix)
-        self.relayLeaseSeconds = Self.leaseSeconds(ttl.relayTTL, grace: configuration.leaseGrace)
+        // A relay's lease also holds the agents a sync places on it (one keep-alive renews
+        // them all), and an agent keeps its lease when it moves: every lease must outlast
+        // an agent's deadline as well as a relay's.
+        self.relayLeaseSeconds = Self.leaseSeconds(max(ttl.relayTTL, ttl.agentTTL), grace: configuration.leaseGrace)
         self.agentLeaseSeconds = Self.leaseSeconds(ttl.agentTTL, grace: configuration.leaseGrace)
     }
 

@@ -41,6 +41,7 @@ extension EtcdClient {
     func perform<Result: Sendable>(
         _ what: String,
         by deadline: ContinuousClock.Instant,
+        counted: Bool = true,
         _ call: (Member, Metadata, CallOptions) async throws -> Result
     ) async throws -> Result {
         var index = self.preferredMember()
@@ -65,6 +66,9 @@ extension EtcdClient {
             options.maxResponseMessageBytes = 64 << 20
             options.waitForReady = false
             do {
+                if counted {
+                    self.calls.add(1, ordering: .relaxed)
+                }
                 var metadata: Metadata = ["hasleader": "true"]
                 if let token = try await self.token(for: index, by: deadline) {
                     metadata.addString(token, forKey: "token")

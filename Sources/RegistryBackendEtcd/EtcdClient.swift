@@ -48,6 +48,9 @@ final class EtcdClient: Sendable {
     let health: HealthReporter
     let state = Mutex(State())
     let logger: Logger
+    /// Calls made (each a round trip, retries included) other than health probes, for
+    /// tests that bound them.
+    let calls = Atomic<Int>(0)
 
     /// Builds a gRPC client per endpoint; nothing connects until ``run()``.
     /// - Throws: `invalidArgument` when the TLS files or endpoints cannot be used.
@@ -147,9 +150,9 @@ enum EtcdClientError: Error {
 // MARK: - Calls
 
 extension EtcdClient {
-    /// Reads a range.
-    func range(_ request: Etcdserverpb_RangeRequest, by deadline: ContinuousClock.Instant) async throws -> Etcdserverpb_RangeResponse {
-        try await self.perform("range read", by: deadline) { member, metadata, options in
+    /// Reads a range; `counted: false` leaves it out of ``calls`` (the health probe).
+    func range(_ request: Etcdserverpb_RangeRequest, by deadline: ContinuousClock.Instant, counted: Bool = true) async throws -> Etcdserverpb_RangeResponse {
+        try await self.perform("range read", by: deadline, counted: counted) { member, metadata, options in
             try await Etcdserverpb_KV.Client(wrapping: member.grpc).range(request, metadata: metadata, options: options)
         }
     }

@@ -62,6 +62,16 @@ enum EtcdOperation {
         .with { $0.requestRange = .with { $0.key = Data(key) } }
     }
 
+    /// Gets `key` as it was at `revision` (0: the newest).
+    static func get(_ key: [UInt8], revision: Int64) -> Etcdserverpb_RequestOp {
+        .with { $0.requestRange = .key(key, revision: revision) }
+    }
+
+    /// Runs `request` as one operation of a transaction.
+    static func range(_ request: Etcdserverpb_RangeRequest) -> Etcdserverpb_RequestOp {
+        .with { $0.requestRange = request }
+    }
+
     static func put(_ key: [UInt8], _ value: [UInt8], lease: Int64) -> Etcdserverpb_RequestOp {
         .with {
             $0.requestPut = .with {

@@ -6,6 +6,8 @@ struct StoredEntry<Record: Sendable>: Sendable {
     var record: Record
     var modRevision: Int64
     var lease: Int64
+    /// The key's create revision when known (0 otherwise): a relay's incarnation.
+    var createRevision: Int64 = 0
 }
 
 /// What this backend last wrote for each relay and agent, so that a heartbeat can go

@@ -80,6 +80,28 @@ public final class MemoryBackend<Clock: WallClock>: RegistryBackend {
         }
     }
 
+    public func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
+        let now = self.clock.now().rawValue
+        return try self.state.withLock { state throws(RegistryError) in
+            try state.syncRelay(sync, now: now)
+        }
+    }
+
+    public func placements(of ids: [AgentID]) async throws -> PlacementLookup {
+        let now = self.clock.now().rawValue
+        return self.state.withLock { $0.placements(of: ids, now: now) }
+    }
+
+    public func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> {
+        let now = self.clock.now().rawValue
+        return self.state.withLock { $0.listPlacements(relayID: relayID, after: after, limit: limit, now: now) }
+    }
+
+    public func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> {
+        let now = self.clock.now().rawValue
+        return self.state.withLock { $0.listRelayStatuses(after: after, limit: limit, now: now) }
+    }
+
     public func removeExpired(limit: Int) async throws -> ExpiryReport {
         let now = self.clock.now().rawValue
         return self.state.withLock { $0.removeExpired(now: now, limit: limit) }

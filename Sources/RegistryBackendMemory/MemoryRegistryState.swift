@@ -7,13 +7,19 @@ import RegistryCore
 /// - every agent is in the `agents` set of the relay it is placed on, and that relay is
 ///   stored (agents of a relay are removed with it);
 /// - the two expiry indexes hold exactly the stored relays and agents, at their deadlines
-///   (last heartbeat + TTL).
+///   (last heartbeat + TTL);
+/// - the two ID-ordered indexes hold exactly the stored relays and agents (for paging).
+///
+/// A relay's agents all belong to its current incarnation: when an expired relay is
+/// registered again its agents are removed, so an incarnation number only needs to be
+/// reported, never compared.
 struct MemoryRegistryState {
     struct RelayRecord {
         var endpoint: RelayEndpoint
         var lastHeartbeat: Int64
-        /// The agents placed on this relay (the per-relay index).
-        var agents: Set<AgentID> = []
+        var incarnation: UInt64
+        /// The agents placed on this relay, in ID order (the per-relay index).
+        var agents = SortedIDIndex<AgentID>()
     }
 
     struct AgentRecord {
@@ -29,6 +35,10 @@ struct MemoryRegistryState {
     private(set) var agents: [AgentID: AgentRecord] = [:]
     private var relayExpiry: ExpiryIndex<RelayID>
     private var agentExpiry: ExpiryIndex<AgentID>
+    private var relayOrder = SortedIDIndex<RelayID>()
+    private var agentOrder = SortedIDIndex<AgentID>()
+    /// The last incarnation number handed out.
+    private var lastIncarnation: UInt64 = 0
 
     init(ttl: TTLPolicy, limits: CapacityLimits, expiryGranularity: Int64 = 100) {
         self.relayTTL = ttl.relayTTLMilliseconds
@@ -72,8 +82,10 @@ struct MemoryRegistryState {
                 throw .resourceExhausted("relay limit of \(self.limits.maxRelays) reached; relay \(id) was not registered")
             }
         }
-        self.relays[id] = RelayRecord(endpoint: registration.endpoint, lastHeartbeat: now)
+        self.lastIncarnation += 1
+        self.relays[id] = RelayRecord(endpoint: registration.endpoint, lastHeartbeat: now, incarnation: self.lastIncarnation)
         self.relayExpiry.insert(id, deadline: now + self.relayTTL)
+        self.relayOrder.insert(id)
         return RelayRegistrationResult(relay: self.relay(id, registration.endpoint, now), outcome: outcome)
     }
 
@@ -123,6 +135,7 @@ struct MemoryRegistryState {
                 }
             }
             self.agentExpiry.insert(id, deadline: now + self.agentTTL)
+            self.agentOrder.insert(id)
         }
         self.agents[id] = AgentRecord(relayID: relayID, lastHeartbeat: now)
         self.relays[relayID]?.agents.insert(id)
@@ -189,6 +202,7 @@ struct MemoryRegistryState {
                 continue
             }
             self.agents.removeValue(forKey: id)
+            self.agentOrder.remove(id)
             self.relays[record.relayID]?.agents.remove(id)
             report.agentsRemoved += 1
         }
@@ -199,15 +213,147 @@ struct MemoryRegistryState {
     private mutating func removeRelay(_ id: RelayID) {
         guard let record = self.relays.removeValue(forKey: id) else { return }
         self.relayExpiry.remove(id, deadline: record.lastHeartbeat + self.relayTTL)
-        for agentID in record.agents {
+        self.relayOrder.remove(id)
+        record.agents.forEach(after: nil) { agentID in
             if let agent = self.agents.removeValue(forKey: agentID) {
                 self.agentExpiry.remove(agentID, deadline: agent.lastHeartbeat + self.agentTTL)
+                self.agentOrder.remove(agentID)
             }
+            return true
         }
     }
 
     /// Entries in the expiry indexes, for checking the invariants in tests.
     var indexedCounts: (relays: Int, agents: Int) {
         (self.relayExpiry.count, self.agentExpiry.count)
+    }
+
+    /// Entries in the ID-ordered indexes, for checking the invariants in tests.
+    var orderedCounts: (relays: Int, agents: Int) {
+        (self.relayOrder.count, self.agentOrder.count)
+    }
+
+    // MARK: The fleet extension
+
+    mutating func syncRelay(_ sync: RelaySync, now: Int64) throws(RegistryError) -> RelaySyncResult {
+        let id = sync.relayID
+        var started = false
+        if let endpoint = sync.endpoint {
+            started = try self.registerRelay(RelayRegistration(id: id, endpoint: endpoint), now: now).outcome != .renewed
+        } else {
+            _ = try self.heartbeatRelay(id, now: now)
+        }
+        guard let incarnation = self.relays[id]?.incarnation else {
+            throw .internalError("relay \(id) vanished during its own sync")
+        }
+        var lost: [LostAgent] = []
+        for agentID in sync.place {
+            do {
+                _ = try self.registerAgent(agentID, on: id, now: now)
+            } catch where error.code == .resourceExhausted {
+                lost.append(LostAgent(agentID: agentID, reason: .capacity))
+            }
+        }
+        for agentID in sync.renew {
+            guard let agent = self.agents[agentID], self.isLive(agent, now: now) else {
+                lost.append(LostAgent(agentID: agentID, reason: .notLive))
+                continue
+            }
+            guard agent.relayID == id else {
+                lost.append(LostAgent(agentID: agentID, reason: .placedElsewhere(current: agent.relayID)))
+                continue
+            }
+            self.agentExpiry.update(agentID, from: agent.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+            self.agents[agentID]?.lastHeartbeat = now
+        }
+        return RelaySyncResult(
+            incarnation: RelayIncarnation(incarnation),
+            relayStarted: started,
+            lost: lost,
+            relayExpires: UnixMilliseconds(now + self.relayTTL),
+            now: UnixMilliseconds(now)
+        )
+    }
+
+    /// A live agent's placement as the fleet API reports it, or nil.
+    func fleetPlacement(of id: AgentID, now: Int64) -> FleetPlacement? {
+        guard let agent = self.agents[id], now < agent.lastHeartbeat + self.agentTTL,
+              let relay = self.relays[agent.relayID], self.isLive(relay, now: now)
+        else { return nil }
+        return FleetPlacement(
+            agentID: id,
+            relayID: agent.relayID,
+            lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat),
+            expires: UnixMilliseconds(min(agent.lastHeartbeat + self.agentTTL, relay.lastHeartbeat + self.relayTTL)),
+            relayIncarnation: RelayIncarnation(relay.incarnation)
+        )
+    }
+
+    func placements(of ids: [AgentID], now: Int64) -> PlacementLookup {
+        var found: [FleetPlacement] = []
+        var missing: [AgentID] = []
+        for id in ids {
+            if let placement = self.fleetPlacement(of: id, now: now) {
+                found.append(placement)
+            } else {
+                missing.append(id)
+            }
+        }
+        return PlacementLookup(placements: found, missing: missing, asOf: UnixMilliseconds(now))
+    }
+
+    /// A page of live placements in ID order: walks the ID index (the relay's, when
+    /// filtered) from `after`, skipping entries that expired but are not reclaimed yet.
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int, now: Int64) -> Page<FleetPlacement> {
+        var entries: [FleetPlacement] = []
+        var hasMore = false
+        let collect = { (id: AgentID) -> Bool in
+            guard let placement = self.fleetPlacement(of: id, now: now) else { return true }
+            if entries.count == limit {
+                hasMore = true
+                return false
+            }
+            entries.append(placement)
+            return true
+        }
+        if let relayID {
+            guard let relay = self.relays[relayID], self.isLive(relay, now: now) else {
+                return Page(entries: [], hasMore: false, asOf: UnixMilliseconds(now))
+            }
+            relay.agents.forEach(after: after, collect)
+        } else {
+            self.agentOrder.forEach(after: after, collect)
+        }
+        return Page(entries: entries, hasMore: hasMore, asOf: UnixMilliseconds(now))
+    }
+
+    /// A page of live relays in ID order, each with its live agents counted.
+    func listRelayStatuses(after: RelayID?, limit: Int, now: Int64) -> Page<RelayStatus> {
+        var entries: [RelayStatus] = []
+        var hasMore = false
+        self.relayOrder.forEach(after: after) { id in
+            guard let relay = self.relays[id], self.isLive(relay, now: now) else { return true }
+            if entries.count == limit {
+                hasMore = true
+                return false
+            }
+            var agentCount = 0
+            relay.agents.forEach(after: nil) { agentID in
+                if let agent = self.agents[agentID], now < agent.lastHeartbeat + self.agentTTL {
+                    agentCount += 1
+                }
+                return true
+            }
+            entries.append(
+                RelayStatus(
+                    relay: self.relay(id, relay.endpoint, relay.lastHeartbeat),
+                    expires: UnixMilliseconds(relay.lastHeartbeat + self.relayTTL),
+                    incarnation: RelayIncarnation(relay.incarnation),
+                    agentCount: agentCount
+                )
+            )
+            return true
+        }
+        return Page(entries: entries, hasMore: hasMore, asOf: UnixMilliseconds(now))
     }
 }

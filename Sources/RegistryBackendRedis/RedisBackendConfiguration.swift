@@ -23,7 +23,8 @@ public struct RedisBackendConfiguration: Sendable {
     public var garbageCollectionMargin: Duration
     /// How often ``RedisBackend/run()`` checks that Redis answers, and prunes the indexes.
     public var maintenanceInterval: Duration
-    /// How many index entries one list script reads.
+    /// How many index entries one list script reads; for the fleet's paged lists, how many
+    /// entries that are no longer live one script reads beyond the page.
     public var listPageSize: Int
     /// How connection attempts back off after failures.
     public var backoff: ReconnectBackoff

@@ -16,6 +16,13 @@ public import RegistryCore
 /// | `agents` | sorted set | encoded agent IDs scored by their own deadline |
 /// | `relay-agents:<id>` | sorted set | the agents placed on a relay, scored by deadline |
 /// | `incarnations` | counter | the last incarnation number handed out |
+/// | `relays-by-id` | sorted set | every relay as an ``orderedMember(_:)``, score 0: ID order for paging |
+/// | `agents-by-id` | sorted set | every agent as an ``orderedMember(_:)``, score 0 |
+/// | `relay-agents-by-id:<id>` | sorted set | the agents placed on a relay as ``orderedMember(_:)``s, score 0 |
+///
+/// The `-by-id` indexes exist because base64url does not sort as the bytes it encodes:
+/// their members start with the raw ID, so Redis's byte-wise `ZRANGEBYLEX` walks them
+/// in ID order.
 public struct RedisKeySchema: Hashable, Sendable {
     /// The versioned namespace with its hash tag; bump the version when the layout changes.
     public static let namespace = "{aero-arc-registry}:v1:"
@@ -28,6 +35,9 @@ public struct RedisKeySchema: Hashable, Sendable {
     static let relaysIndexName = "relays"
     static let agentsIndexName = "agents"
     static let incarnationsName = "incarnations"
+    static let relayAgentsByIDSegment = "relay-agents-by-id:"
+    static let relaysByIDIndexName = "relays-by-id"
+    static let agentsByIDIndexName = "agents-by-id"
 
     /// The configured prefix (possibly empty).
     public let prefix: String
@@ -59,6 +69,27 @@ public struct RedisKeySchema: Hashable, Sendable {
     public var agentsIndex: String { self.root + Self.agentsIndexName }
     /// The incarnation counter.
     public var incarnations: String { self.root + Self.incarnationsName }
+    /// The sorted set of all relays, in ID order.
+    public var relaysByIDIndex: String { self.root + Self.relaysByIDIndexName }
+    /// The sorted set of all agents, in ID order.
+    public var agentsByIDIndex: String { self.root + Self.agentsByIDIndexName }
+    /// The sorted set of the agents placed on a relay, in ID order.
+    public func relayAgentsByIDKey(_ id: RelayID) -> String { self.root + Self.relayAgentsByIDSegment + Self.encode(id) }
+
+    /// An ID as a member of the `-by-id` indexes: its raw UTF-8 bytes, a NUL, then its
+    /// encoding. Redis orders members of equal score byte by byte (`memcmp`), so these
+    /// sort as the IDs do: no ID contains a control character, so the NUL sorts a shorter
+    /// ID before every ID it is a prefix of. The encoding names the ID's keys.
+    public static func orderedMember(_ id: some RegistryIdentifier) -> String {
+        id.rawValue + "\u{0}" + Self.encode(id)
+    }
+
+    /// The `ZRANGEBYLEX` bound that starts just after `id`: every member whose ID is
+    /// greater than `id` is at or above it, every other one below it.
+    static func orderedStart(after id: (some RegistryIdentifier)?) -> String {
+        guard let id else { return "-" }
+        return "[" + id.rawValue + "\u{1}"
+    }
 
     /// An ID as it appears in key names and index members.
     public static func encode(_ id: some RegistryIdentifier) -> String {

@@ -33,6 +33,7 @@ enum RedisScripts {
         local relays_index = ns .. '\(RedisKeySchema.relaysIndexName)'
         local agents_index = ns .. '\(RedisKeySchema.agentsIndexName)'
         local incarnations = ns .. '\(RedisKeySchema.incarnationsName)'
+        \(idOrder)
 
         -- Makes a key live at least ms more milliseconds (never shortens its life).
         local function keep_for(key, ms)
@@ -50,9 +51,9 @@ enum RedisScripts {
           return nil
         end
 
-        -- A live agent's relay (encoded), last heartbeat (string) and deadline (the earlier
-        -- of its own and its relay's), or nil. Live means: its own deadline has not passed,
-        -- and the relay incarnation it was placed on is live.
+        -- A live agent's relay (encoded), last heartbeat (string), deadline (the earlier
+        -- of its own and its relay's) and relay incarnation (string), or nil. Live means:
+        -- its own deadline has not passed, and the relay incarnation it was placed on is live.
         local function live_agent(a, relay_cache)
           local r = redis.call('HMGET', agent_key(a), 'relay', 'inc', 'hb', 'dl')
           local dl = tonumber(r[4])
@@ -70,11 +71,11 @@ enum RedisScripts {
             rdl, rinc = live_relay(r[1])
           end
           if not rdl or rinc ~= r[2] then return nil end
-          return r[1], r[3], math.min(dl, rdl)
+          return r[1], r[3], math.min(dl, rdl), r[2]
         end
 
         -- Forgets every agent placed on relay b (any incarnation): their hashes, their
-        -- entries in the agents index, and the relay's agent set. Returns how many.
+        -- entries in the agents indexes, and the relay's agent sets. Returns how many.
         local function drop_relay_agents(b)
           local set = relay_agents_key(b)
           local dropped = 0
@@ -83,10 +84,11 @@ enum RedisScripts {
             if placed == b or not placed then
               if placed then redis.call('DEL', agent_key(a)) end
               redis.call('ZREM', agents_index, a)
+              order_remove(agents_by_id, a)
               dropped = dropped + 1
             end
           end
-          redis.call('DEL', set)
+          redis.call('DEL', set, relay_agents_by_id_key(b))
           return dropped
         end
 
@@ -103,6 +105,7 @@ enum RedisScripts {
               agents = agents + drop_relay_agents(b)
               redis.call('DEL', relay_key(b))
               redis.call('ZREM', relays_index, b)
+              order_remove(relays_by_id, b)
               relays = relays + 1
             end
           end
@@ -114,9 +117,13 @@ enum RedisScripts {
               if dl and now < dl then
                 redis.call('ZADD', agents_index, int(dl), a)
               else
-                if r[1] then redis.call('ZREM', relay_agents_key(r[1]), a) end
+                if r[1] then
+                  redis.call('ZREM', relay_agents_key(r[1]), a)
+                  order_remove(relay_agents_by_id_key(r[1]), a)
+                end
                 redis.call('DEL', agent_key(a))
                 redis.call('ZREM', agents_index, a)
+                order_remove(agents_by_id, a)
                 agents = agents + 1
               end
             end
@@ -168,6 +175,8 @@ enum RedisScripts {
               redis.call('PEXPIRE', key, int(ttl + margin))
               redis.call('ZADD', relays_index, int(dl), b)
               keep_for(relays_index, ttl + margin)
+              order_add(relays_by_id, b)
+              keep_for(relays_by_id, ttl + margin)
               return { 'renewed', now }
             end
             local outcome = 'created'
@@ -183,6 +192,8 @@ enum RedisScripts {
             redis.call('PEXPIRE', key, int(ttl + margin))
             redis.call('ZADD', relays_index, int(dl), b)
             keep_for(relays_index, ttl + margin)
+            order_add(relays_by_id, b)
+            keep_for(relays_by_id, ttl + margin)
             return { outcome, now }
             """
     )
@@ -204,6 +215,9 @@ enum RedisScripts {
             redis.call('PEXPIRE', key, int(ttl + margin))
             redis.call('ZADD', relays_index, int(dl), b)
             keep_for(relays_index, ttl + margin)
+            -- Also indexes relays written before the ID-ordered index existed.
+            order_add(relays_by_id, b)
+            keep_for(relays_by_id, ttl + margin)
             return { 'ok', now, r[3], r[4] }
             """
     )
@@ -224,6 +238,7 @@ enum RedisScripts {
             if current[1] and (current[1] ~= b or current[2] ~= relay_inc) then
               if live_on and current[1] ~= b then previous = current[1] end
               redis.call('ZREM', relay_agents_key(current[1]), a)
+              order_remove(relay_agents_by_id_key(current[1]), a)
             end
             if not live_on and live_agents_besides(a) >= limit then
               prune(prune_batch)
@@ -236,6 +251,10 @@ enum RedisScripts {
             keep_for(agents_index, ttl + margin)
             redis.call('ZADD', relay_agents_key(b), int(dl), a)
             keep_for(relay_agents_key(b), ttl + margin)
+            order_add(agents_by_id, a)
+            keep_for(agents_by_id, ttl + margin)
+            order_add(relay_agents_by_id_key(b), a)
+            keep_for(relay_agents_by_id_key(b), ttl + margin)
             return { 'ok', now, previous }
             """
     )
@@ -257,6 +276,11 @@ enum RedisScripts {
             keep_for(agents_index, ttl + margin)
             redis.call('ZADD', relay_agents_key(b), int(dl), a)
             keep_for(relay_agents_key(b), ttl + margin)
+            -- Also indexes agents written before the ID-ordered indexes existed.
+            order_add(agents_by_id, a)
+            keep_for(agents_by_id, ttl + margin)
+            order_add(relay_agents_by_id_key(b), a)
+            keep_for(relay_agents_by_id_key(b), ttl + margin)
             return { 'ok', now, b }
             """
     )

@@ -86,6 +86,46 @@ public struct Registry: Sendable {
         }
     }
 
+    // MARK: The fleet extension
+
+    /// Syncs a relay and its agents in one call. See ``RegistryBackend/syncRelay(_:)``.
+    public func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
+        let result = try await self.guarded("sync relay") {
+            try await self.backend.syncRelay(sync)
+        }
+        if result.relayStarted {
+            self.logger.info(
+                "relay started by sync",
+                metadata: ["relay_id": "\(sync.relayID)", "incarnation": "\(result.incarnation)", "agents": "\(sync.place.count)"]
+            )
+        }
+        if !result.lost.isEmpty {
+            self.logger.debug("sync lost agents", metadata: ["relay_id": "\(sync.relayID)", "lost": "\(result.lost.count)"])
+        }
+        return result
+    }
+
+    /// Placements of live agents among `ids`. See ``RegistryBackend/placements(of:)``.
+    public func placements(of ids: [AgentID]) async throws -> PlacementLookup {
+        try await self.guarded("get placements") {
+            try await self.backend.placements(of: ids)
+        }
+    }
+
+    /// A page of live placements. See ``RegistryBackend/listPlacements(relayID:after:limit:)``.
+    public func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> {
+        try await self.guarded("list placements") {
+            try await self.backend.listPlacements(relayID: relayID, after: after, limit: limit)
+        }
+    }
+
+    /// A page of live relays. See ``RegistryBackend/listRelayStatuses(after:limit:)``.
+    public func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> {
+        try await self.guarded("list relay statuses") {
+            try await self.backend.listRelayStatuses(after: after, limit: limit)
+        }
+    }
+
     /// Runs a backend operation, letting only `RegistryError` and `CancellationError` out.
     private func guarded<Result>(
         _ operation: String,

@@ -66,6 +66,42 @@ public protocol RegistryBackend: Service {
     /// - Throws: `notFound` when the agent is unknown or not live.
     func placement(of id: AgentID) async throws -> AgentPlacement
 
+    // MARK: The fleet extension (docs/contract.md, "Fleet API"). Each requirement costs a
+    // bounded number of store round trips per call, never one per agent.
+
+    /// Registers or renews a relay and places and renews its agents, in one call.
+    ///
+    /// 1. The relay: with `sync.endpoint`, register-or-renew (a live relay is renewed and
+    ///    its endpoint updated; an unknown or expired one starts a new incarnation, and
+    ///    `relayStarted` is true). Without it, renew only.
+    /// 2. Each `sync.place` agent is placed on this relay's current incarnation and
+    ///    renewed, moving it off any other relay (as ``registerAgent(_:on:)``); one that
+    ///    would exceed the agent capacity is lost with ``AgentLoss/capacity``.
+    /// 3. Each `sync.renew` agent is renewed only if it is live on this relay's current
+    ///    incarnation; otherwise it is lost with ``AgentLoss/notLive`` (unknown, expired,
+    ///    or on an earlier incarnation) or ``AgentLoss/placedElsewhere(current:)``, and
+    ///    nothing about it changes. A renewal never moves an agent.
+    ///
+    /// The relay step and each agent's step are atomic; a concurrent reader never sees
+    /// an agent on two relays. `sync` is already validated (distinct IDs, at most
+    /// ``RelaySync/maximumAgents``, `place` and `renew` disjoint).
+    /// - Throws: `notFound` when renewing only and the relay is not live (nothing
+    ///   changes); `resourceExhausted` when creating the relay would exceed the relay
+    ///   capacity (nothing changes).
+    func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult
+
+    /// The placements of the live agents among `ids` (distinct, at most 1,000), in
+    /// request order, and the IDs that are not live.
+    func placements(of ids: [AgentID]) async throws -> PlacementLookup
+
+    /// Up to `limit` live agents with IDs greater than `after` (all, when nil), sorted by
+    /// ID, only those on `relayID` when it is given.
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement>
+
+    /// Up to `limit` live relays with IDs greater than `after` (all, when nil), sorted by
+    /// ID, with their live agent counts.
+    func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus>
+
     /// Removes up to about `limit` expired relays and agents from storage, never one that
     /// was renewed before it was removed. Backends with ``ExpiryMode/native`` expiry may do
     /// nothing and return an empty report.

@@ -44,8 +44,8 @@ struct MemoryRegistryStateTests {
         let agent = try AgentID(validating: "a")
         _ = try state.registerAgent(agent, on: try RelayID(validating: "r1"), now: 0)
         _ = try state.registerAgent(agent, on: try RelayID(validating: "r2"), now: 1)
-        #expect(state.relays[try RelayID(validating: "r1")]?.agents.isEmpty == true)
-        #expect(state.relays[try RelayID(validating: "r2")]?.agents == [agent])
+        #expect(state.relays[try RelayID(validating: "r1")]?.agents.elements.isEmpty == true)
+        #expect(state.relays[try RelayID(validating: "r2")]?.agents.elements == [agent])
         // r1 expiring must not take the moved agent with it.
         _ = try state.heartbeatRelay(try RelayID(validating: "r2"), now: 9_000)
         _ = try state.heartbeatAgent(agent, expectedRelayID: nil, now: 9_000)

@@ -51,6 +51,7 @@ struct RedisBackendTests {
             let keys = [
                 schema.relayKey(try self.relay("relay-1")), schema.agentKey(try self.agent("drone-7")),
                 schema.relayAgentsKey(try self.relay("relay-1")), schema.relaysIndex, schema.agentsIndex,
+                schema.relaysByIDIndex, schema.agentsByIDIndex, schema.relayAgentsByIDKey(try self.relay("relay-1")),
             ]
             for key in keys {
                 let ttl = try await redis.send(RawCommand("PTTL", RESPArgument(key))).int64 ?? -2
@@ -79,7 +80,8 @@ struct RedisBackendTests {
             #expect(Set(keys) == [
                 backend.schema.relayKey(try self.relay("relay:{1}")), backend.schema.agentKey(try self.agent("drone 7")),
                 backend.schema.relayAgentsKey(try self.relay("relay:{1}")), backend.schema.relaysIndex,
-                backend.schema.agentsIndex, backend.schema.incarnations,
+                backend.schema.agentsIndex, backend.schema.incarnations, backend.schema.relaysByIDIndex,
+                backend.schema.agentsByIDIndex, backend.schema.relayAgentsByIDKey(try self.relay("relay:{1}")),
             ])
             #expect(keys.allSatisfy { $0.hasPrefix(backend.schema.prefix + "{aero-arc-registry}:v1:") })
         }

@@ -15,7 +15,10 @@ struct RedisKeySchemaTests {
         #expect(schema.root == "staging:{aero-arc-registry}:v1:")
         let relay = try RelayID(validating: "relay-1")
         let agent = try AgentID(validating: "drone-7")
-        let keys = [schema.relayKey(relay), schema.agentKey(agent), schema.relayAgentsKey(relay), schema.relaysIndex, schema.agentsIndex, schema.incarnations]
+        let keys = [
+            schema.relayKey(relay), schema.agentKey(agent), schema.relayAgentsKey(relay), schema.relaysIndex, schema.agentsIndex, schema.incarnations,
+            schema.relaysByIDIndex, schema.agentsByIDIndex, schema.relayAgentsByIDKey(relay),
+        ]
         for key in keys {
             #expect(key.hasPrefix(schema.root))
             // The hash tag is the first {...}: the same for every key, so one slot holds them all.
@@ -36,6 +39,22 @@ struct RedisKeySchemaTests {
             #expect(seen.insert(key).inserted, "\(raw) collides")
             #expect(RedisKeySchema.relayID(String(encoded)) == (try RelayID(validating: raw)))
             #expect(RedisKeySchema.agentID(String(encoded)).map { Array($0.rawValue.utf8) } == Array(raw.utf8))
+        }
+    }
+
+    @Test("ordered members sort as the IDs' UTF-8 bytes, a prefix first, and name the encoded ID")
+    func orderedMembers() throws {
+        let ids = try Self.awkwardIDs.map { try AgentID(validating: $0) }
+        let byMember = ids.sorted { Array(RedisKeySchema.orderedMember($0).utf8).lexicographicallyPrecedes(Array(RedisKeySchema.orderedMember($1).utf8)) }
+        #expect(byMember == ids.sorted())
+        for id in ids {
+            #expect(RedisKeySchema.orderedMember(id) == id.rawValue + "\u{0}" + RedisKeySchema.encode(id))
+            // The paging start lies above the ID's own member and below every greater ID's.
+            let start = Array(RedisKeySchema.orderedStart(after: id).utf8.dropFirst())
+            for other in ids {
+                let member = Array(RedisKeySchema.orderedMember(other).utf8)
+                #expect(start.lexicographicallyPrecedes(member) == (id < other), "\(id) \(other)")
+            }
         }
     }
 

@@ -16,6 +16,10 @@ struct ThrowingBackend: RegistryBackend {
     func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement { throw self.error }
     func listAgents() async throws -> Snapshot<Agent> { throw self.error }
     func placement(of id: AgentID) async throws -> AgentPlacement { throw self.error }
+    func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult { throw self.error }
+    func placements(of ids: [AgentID]) async throws -> PlacementLookup { throw self.error }
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> { throw self.error }
+    func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> { throw self.error }
     func removeExpired(limit: Int) async throws -> ExpiryReport { throw self.error }
 }
 
@@ -36,6 +40,10 @@ final class CountingBackend: RegistryBackend {
     func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement { throw RegistryError.internalError("unused") }
     func listAgents() async throws -> Snapshot<Agent> { throw RegistryError.internalError("unused") }
     func placement(of id: AgentID) async throws -> AgentPlacement { throw RegistryError.internalError("unused") }
+    func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult { throw RegistryError.internalError("unused") }
+    func placements(of ids: [AgentID]) async throws -> PlacementLookup { throw RegistryError.internalError("unused") }
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> { throw RegistryError.internalError("unused") }
+    func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> { throw RegistryError.internalError("unused") }
 
     func removeExpired(limit: Int) async throws -> ExpiryReport {
         self.state.withLock { state in

@@ -77,6 +77,26 @@ final class FaultyBackend: RegistryBackend {
         return try await self.inner.listRelays()
     }
 
+    func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
+        try await self.apply()
+        return try await self.inner.syncRelay(sync)
+    }
+
+    func placements(of ids: [AgentID]) async throws -> PlacementLookup {
+        try await self.apply()
+        return try await self.inner.placements(of: ids)
+    }
+
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> {
+        try await self.apply()
+        return try await self.inner.listPlacements(relayID: relayID, after: after, limit: limit)
+    }
+
+    func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> {
+        try await self.apply()
+        return try await self.inner.listRelayStatuses(after: after, limit: limit)
+    }
+
     func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult {
         try await self.apply()
         return try await self.inner.registerAgent(id, on: relayID)

@@ -38,7 +38,7 @@ public enum BackendContract {
     }
 
     static let all: [BackendContractCase] =
-        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases
+        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases + fleetCases
 }
 
 // MARK: - Helpers for the cases

@@ -137,6 +137,22 @@ struct AlreadyRunningBackend: RegistryBackend {
         try await self.backend.listAgents()
     }
 
+    func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
+        try await self.backend.syncRelay(sync)
+    }
+
+    func placements(of ids: [AgentID]) async throws -> PlacementLookup {
+        try await self.backend.placements(of: ids)
+    }
+
+    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> {
+        try await self.backend.listPlacements(relayID: relayID, after: after, limit: limit)
+    }
+
+    func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> {
+        try await self.backend.listRelayStatuses(after: after, limit: limit)
+    }
+
     func placement(of id: AgentID) async throws -> AgentPlacement {
         try await self.backend.placement(of: id)
     }

@@ -1,0 +1,188 @@
+import EtcdProtos
+import SwiftProtobuf
+import RegistryCore
+
+/// One transaction of a sync: a step for each of up to ``EtcdBackend/agentsPerTransaction``
+/// agents, optionally guarded as a whole (capacity).
+struct SyncChunk: Sendable {
+    struct Entry: Sendable {
+        enum Step: Sendable {
+            /// Get the key.
+            case read
+            /// A nested transaction: put the agent's new record if this compare on its key
+            /// (unmodified, or absent) and the relay guards hold, else get the key.
+            case write(Etcdserverpb_Compare)
+        }
+
+        /// The agent's index in the sync.
+        let agent: Int
+        let key: [UInt8]
+        let step: Step
+    }
+
+    var entries: [Entry]
+    /// Required of the whole transaction; when it fails, every key is read instead.
+    var guardCompare: Etcdserverpb_Compare?
+}
+
+/// What every agent of a sync is written with: the same record (this relay's incarnation,
+/// now), the relay's lease, and the compares that the relay is still that incarnation and live.
+struct AgentPlacementWrite: Sendable {
+    var value: [UInt8]
+    var lease: Int64
+    var relayGuards: [Etcdserverpb_Compare]
+
+    func on(lease: Int64) -> Self {
+        var copy = self
+        copy.lease = lease
+        return copy
+    }
+}
+
+/// How a sync transaction went.
+enum SyncChunkOutcome: Sendable {
+    enum EntryResult: Sendable {
+        /// Written at this mod revision.
+        case written(modRevision: Int64)
+        /// Not written (compares failed) or only read: the key as it is.
+        case seen(AgentKeyState)
+    }
+
+    /// Results in the chunk's order.
+    case ran([EntryResult])
+    /// The chunk's guard failed; nothing was written. The keys as they are.
+    case guardFailed([AgentKeyState])
+    /// The lease was gone; nothing was written.
+    case leaseLost
+}
+
+/// A relay incarnation to check at a revision: is it (still) live?
+struct RelayCheck: Hashable, Sendable {
+    var relayID: RelayID
+    var incarnation: Int64
+    /// 0 for the newest.
+    var revision: Int64
+}
+
+extension EtcdBackend {
+    /// Runs one sync transaction, with the whole timeout (as each page of a list): a sync
+    /// of thousands of agents takes as long as it needs while every transaction answers.
+    func run(_ chunk: SyncChunk, writing write: AgentPlacementWrite) async throws -> SyncChunkOutcome {
+        let request = Etcdserverpb_TxnRequest.with { request in
+            if let guardCompare = chunk.guardCompare {
+                request.compare = [guardCompare]
+                request.failure = chunk.entries.map { EtcdOperation.get($0.key) }
+            }
+            request.success = chunk.entries.map { entry in
+                switch entry.step {
+                case .read:
+                    return EtcdOperation.get(entry.key)
+                case .write(let agentCompare):
+                    return .with {
+                        $0.requestTxn = .with {
+                            $0.compare = [agentCompare] + write.relayGuards
+                            $0.success = [EtcdOperation.put(entry.key, write.value, lease: write.lease)]
+                            $0.failure = [EtcdOperation.get(entry.key)]
+                        }
+                    }
+                }
+            }
+        }
+        let response: Etcdserverpb_TxnResponse
+        do {
+            response = try await self.client.txn(request, by: self.client.operationDeadline())
+        } catch EtcdClientError.leaseNotFound {
+            return .leaseLost
+        }
+        let revision = response.header.revision
+        guard response.succeeded else {
+            return .guardFailed(chunk.entries.indices.map { AgentKeyState(response.rangeResult($0).first, readAt: revision) })
+        }
+        guard response.responses.count == chunk.entries.count else {
+            throw RegistryError.unavailable("\(self.client.storeDescription) answered a transaction of \(chunk.entries.count) operations with \(response.responses.count) results")
+        }
+        return .ran(
+            response.responses.map { result in
+                switch result.response {
+                case .responseTxn(let nested)?:
+                    return nested.succeeded ? .written(modRevision: revision) : .seen(AgentKeyState(nested.rangeResult(0).first, readAt: revision))
+                case .responseRange(let range)?:
+                    return .seen(AgentKeyState(range.kvs.first, readAt: revision))
+                default:
+                    // Not an answer to what was asked: read the key again next round.
+                    return .seen(AgentKeyState(nil, readAt: 0))
+                }
+            }
+        )
+    }
+
+    /// Reads agent keys, up to ``agentsPerTransaction`` per transaction, concurrently, each
+    /// with the whole timeout; with `countingAgents`, the first transaction also counts the
+    /// stored agent keys.
+    func readAgentKeys(_ keys: [[UInt8]], countingAgents: Bool) async throws -> (states: [AgentKeyState], counted: AgentCount?) {
+        guard !keys.isEmpty else { return ([], nil) }
+        let chunks = Self.chunked(keys)
+        let countOperation = Etcdserverpb_RequestOp.with { $0.requestRange = .prefix(self.keys.agentPrefix, countOnly: true) }
+        let responses = try await self.concurrently(Array(chunks.enumerated())) { index, chunk in
+            try await self.client.txn(
+                .with {
+                    $0.success = chunk.map { EtcdOperation.get($0) }
+                    if countingAgents && index == 0 {
+                        $0.success.append(countOperation)
+                    }
+                },
+                by: self.client.operationDeadline()
+            )
+        }
+        var states: [AgentKeyState] = []
+        states.reserveCapacity(keys.count)
+        for (response, chunk) in zip(responses, chunks) {
+            states += chunk.indices.map { AgentKeyState(response.rangeResult($0).first, readAt: response.header.revision) }
+        }
+        var counted: AgentCount?
+        if countingAgents, let first = responses.first, case .responseRange(let range)? = first.responses.last?.response {
+            counted = AgentCount(count: Int(range.count), revision: first.header.revision)
+        }
+        return (states, counted)
+    }
+
+    /// Reads relay keys, each at its revision (0: the newest), up to ``agentsPerTransaction``
+    /// per transaction, concurrently, each with the whole timeout. When a revision is
+    /// compacted away, reads them all at the newest instead.
+    func readRelays(_ wanted: [(RelayID, revision: Int64)]) async throws -> [Mvccpb_KeyValue?] {
+        guard !wanted.isEmpty else { return [] }
+        func read(_ wanted: [(key: [UInt8], revision: Int64)]) async throws -> [Mvccpb_KeyValue?] {
+            let responses = try await self.concurrently(Self.chunked(wanted)) { chunk in
+                try await self.client.txn(
+                    .with { $0.success = chunk.map { EtcdOperation.get($0.key, revision: $0.revision) } },
+                    by: self.client.operationDeadline()
+                )
+            }
+            return zip(responses, Self.chunked(wanted)).flatMap { response, chunk in
+                chunk.indices.map { response.rangeResult($0).first }
+            }
+        }
+        let keyed = wanted.map { (key: self.keys.key(of: $0.0), revision: $0.revision) }
+        do {
+            return try await read(keyed)
+        } catch EtcdClientError.revisionUnavailable {
+            return try await read(keyed.map { (key: $0.key, revision: 0) })
+        }
+    }
+
+    /// Whether each relay incarnation was live at its revision (by registry time `now`).
+    func liveIncarnations(_ checks: [RelayCheck], now: Int64) async throws -> [Bool] {
+        let kvs = try await self.readRelays(checks.map { ($0.relayID, revision: $0.revision) })
+        return zip(checks, kvs).map { check, kv in
+            guard let kv, kv.createRevision == check.incarnation, let relay = RelayRecord(decoding: kv.value) else { return false }
+            return relay.isLive(at: now)
+        }
+    }
+
+    /// `elements` in runs of at most ``agentsPerTransaction``.
+    static func chunked<Element>(_ elements: [Element]) -> [[Element]] {
+        stride(from: 0, to: elements.count, by: Self.agentsPerTransaction).map {
+            Array(elements[$0..<min($0 + Self.agentsPerTransaction, elements.count)])
+        }
+    }
+}
