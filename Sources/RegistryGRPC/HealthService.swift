@@ -19,7 +19,10 @@ public final class HealthService: Sendable {
     private let backendHealth: HealthReporter
     private let serverHealth: HealthReporter
 
-    public init(backendHealth: HealthReporter, serviceNames: Set<String> = ["", AeroRegistryService.serviceName]) {
+    public init(
+        backendHealth: HealthReporter,
+        serviceNames: Set<String> = ["", AeroRegistryService.serviceName, FleetRegistryService.serviceName]
+    ) {
         self.backendHealth = backendHealth
         self.serverHealth = HealthReporter(backendHealth.status)
         self.serviceNames = serviceNames
@@ -39,6 +42,11 @@ extension HealthService {
 extension AeroRegistryService {
     /// The fully qualified name of the registry service.
     public static let serviceName = Aeroarc_Registry_V1_AeroRegistry.descriptor.fullyQualifiedService
+}
+
+extension FleetRegistryService {
+    /// The fully qualified name of the fleet service.
+    public static let serviceName = Aeroarc_Registry_Fleet_V1_FleetRegistry.descriptor.fullyQualifiedService
 }
 
 extension HealthService: Service {

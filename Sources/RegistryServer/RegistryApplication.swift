@@ -58,15 +58,17 @@ public struct RegistryApplication: Sendable {
 
         let health = HealthService(backendHealth: backend.health)
         let registryService = AeroRegistryService(registry: registry)
+        let fleetService = FleetRegistryService(registry: registry, heartbeatInterval: configuration.heartbeatInterval)
         let reflection = try ReflectionService(
             services: [
                 AeroRegistryService.serviceName,
+                FleetRegistryService.serviceName,
                 HealthService.protocolServiceName,
             ] + ReflectionService.serviceNames
         )
         let server = GRPCServer(
             transport: self.transport,
-            services: [registryService, health] + reflection.services,
+            services: [registryService, fleetService, health] + reflection.services,
             interceptors: [RequestLoggingInterceptor(logger: logger)]
         )
 

@@ -30,6 +30,7 @@ struct ReflectionTests {
         try await withRunningRegistry { server in
             let answers = try await self.ask([.with { $0.listServices = "" }], server)
             #expect(answers.first?.listServicesResponse.service.map(\.name) == [
+                "aeroarc.registry.fleet.v1.FleetRegistry",
                 "aeroarc.registry.v1.AeroRegistry",
                 "grpc.health.v1.Health",
                 "grpc.reflection.v1.ServerReflection",
@@ -74,7 +75,7 @@ struct ReflectionTests {
             )
             #expect(answers.map(\.errorResponse.errorCode) == [5, 5, 0])
             #expect(answers[0].errorResponse.errorMessage.contains("no.such.Thing"))
-            #expect(answers[2].listServicesResponse.service.count == 4)
+            #expect(answers[2].listServicesResponse.service.count == 5)
         }
     }
 
