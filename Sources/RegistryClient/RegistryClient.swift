@@ -11,10 +11,13 @@ import RegistryProtos
 public struct RegistryClient: Sendable {
     private let stub: Aeroarc_Registry_V1_AeroRegistry.Client<HTTP2ClientTransport.Posix>
     private let options: CallOptions
+    /// The fleet extension on the same connection, with the same deadline.
+    public let fleet: FleetClient
 
     /// Wraps a running gRPC client; every call gets `timeout` as its deadline.
     public init(wrapping client: GRPCClient<HTTP2ClientTransport.Posix>, timeout: Duration? = .seconds(10)) {
         self.stub = Aeroarc_Registry_V1_AeroRegistry.Client(wrapping: client)
+        self.fleet = FleetClient(wrapping: client, timeout: timeout)
         var options = CallOptions.defaults
         options.timeout = timeout
         self.options = options

@@ -46,6 +46,12 @@ func timeLeft(after time: UnixMilliseconds, ttl: Duration?, now: UnixMillisecond
     return left <= .zero ? "expired" : humanDuration(left)
 }
 
+/// How long until `deadline`: "26.8s", or "expired".
+func timeLeft(until deadline: UnixMilliseconds, now: UnixMilliseconds) -> String {
+    let left = deadline.duration(since: now)
+    return left <= .zero ? "expired" : humanDuration(left)
+}
+
 /// A short human duration: tenths of seconds under a minute, then minutes and hours.
 func humanDuration(_ duration: Duration) -> String {
     let milliseconds = duration.wholeMilliseconds
@@ -76,6 +82,13 @@ struct RelayJSON: Encodable {
     let grpcPort: Int
     let lastHeartbeatUnixMs: Int64
     let expiresUnixMs: Int64?
+    /// Live agents on the relay; absent from servers without the fleet service.
+    let agentCount: Int?
+}
+
+struct PlacementsJSON: Encodable {
+    let placements: [AgentJSON]
+    let missingAgentIDs: [String]
 }
 
 struct AgentJSON: Encodable {

@@ -47,6 +47,9 @@ struct CLITests {
         #expect(relayLines.first?.hasPrefix("RELAY") == true)
         #expect(relayLines.contains { $0.hasPrefix("relay-1") && $0.contains("10.0.0.1:7000") && $0.contains("s ago") })
         #expect(relayLines.last == "1 live relay")
+        // The agent count comes from the fleet service's ListRelayStatuses.
+        #expect(relayLines.first?.contains("AGENTS") == true)
+        #expect(relayLines.contains { $0.hasPrefix("relay-1") && $0.contains("10.0.0.1:7000  1  ") })
 
         result = try await self.runCtl(port, ["agents", "--output", "json"])
         let agents = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
@@ -62,6 +65,12 @@ struct CLITests {
 
         result = try await self.runCtl(port, ["placement", "drone-7"])
         #expect(result.stdout.contains("drone-7  relay-1"))
+
+        result = try await self.runCtl(port, ["placements", "drone-7", "ghost"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("drone-7  relay-1"))
+        #expect(result.stdout.contains("ghost    -        -"))
+        #expect(result.stdout.hasSuffix("1 live, 1 not live\n"))
 
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
