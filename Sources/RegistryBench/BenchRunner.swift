@@ -1,4 +1,5 @@
 public import Logging
+import GRPCCore
 import RegistryProtos
 
 /// Runs the configured scenarios against a target and collects the measurements.
@@ -39,6 +40,8 @@ public struct BenchRunner: Sendable {
             switch scenario {
             case .fleet:
                 measurements += await self.runFleet()
+            case .fleetSync:
+                measurements += await self.runFleetSync()
             case .expiry:
                 measurements += try await ExpiryScenario(runner: self).run()
             default:
@@ -106,6 +109,79 @@ public struct BenchRunner: Sendable {
         }
     }
 
+    /// Every relay syncing all its agents once per fleet interval (one SyncRelay per relay),
+    /// with placement reads, together. CPU is also reported per agent renewal, the figure
+    /// to compare with the v1 fleet's.
+    func runFleetSync() async -> [Measurement] {
+        let interval = self.configuration.fleetInterval.seconds
+        let relays = self.fleet.relayIDs
+        let syncRate = Double(relays.count) / interval
+        let readRate = self.configuration.fleetReadsPerSecond
+        // Agent i is on relay i % R, as preloaded: each relay renews its own.
+        var agentsOfRelay = Array(repeating: [String](), count: relays.count)
+        for (index, agent) in self.fleet.agentIDs.enumerated() {
+            agentsOfRelay[index % relays.count].append(agent)
+        }
+        let renewals = agentsOfRelay
+        self.logger.info("running fleet-sync: \(Int(syncRate)) syncs/s of \(self.fleet.agentIDs.count / max(relays.count, 1)) agents, \(Int(readRate)) reads/s")
+        let target = self.target
+        let fleet = self.fleet
+        let sync: Operation = { worker, sequence in
+            let relay = sequence % relays.count
+            var request = Aeroarc_Registry_Fleet_V1_SyncRelayRequest()
+            request.relayID = relays[relay]
+            let registration = fleet.registerRelayRequest(relay)
+            request.address = registration.relay.address
+            request.grpcPort = registration.relay.grpcPort
+            request.renewAgentIds = renewals[relay]
+            let response = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[worker % target.registryClients.count])
+                .syncRelay(request)
+            guard response.lostAgents.isEmpty else {
+                throw RPCError(code: .dataLoss, message: "sync of \(relays[relay]) lost \(response.lostAgents.count) agents")
+            }
+        }
+        let streams: [(String, Double, Operation)] = [
+            ("relay syncs", syncRate, sync),
+            ("placement reads", readRate, Scenario.getPlacement.operation(target: target, fleet: self.fleet)),
+        ]
+        let before = self.serverStats()
+        let results = await withTaskGroup(of: (Int, LoadResult).self) { group in
+            for (index, stream) in streams.enumerated() where stream.1 > 0 {
+                group.addTask {
+                    (index, await LoadGenerator.openLoop(rate: stream.1, warmup: self.configuration.warmup, duration: self.configuration.duration, operation: stream.2))
+                }
+            }
+            var results: [Int: LoadResult] = [:]
+            for await (index, result) in group {
+                results[index] = result
+            }
+            return results
+        }
+        let after = self.serverStats()
+        var measurements: [Measurement] = []
+        for (index, stream) in streams.enumerated() {
+            guard let result = results[index] else { continue }
+            var measurement = Measurement(scenario: "fleet-sync", stream: stream.0, mode: "open", result: result)
+            measurement.offeredRate = stream.1
+            measurement.connections = self.configuration.connections
+            measurements.append(measurement)
+        }
+        if let before, let after, let syncs = measurements.first(where: { $0.stream == "relay syncs" }) {
+            let cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6
+            let scale = 1 + self.configuration.warmup.seconds / self.configuration.duration.seconds
+            let calls = measurements.reduce(0) { $0 + Double($1.calls) } * scale
+            let agentRenewals = Double(syncs.calls) * scale * Double(self.fleet.agentIDs.count) / Double(max(relays.count, 1))
+            for index in measurements.indices {
+                measurements[index].serverCPUMicrosPerCall = cpu / max(calls, 1)
+            }
+            if !measurements.isEmpty {
+                // Whole-scenario figures, once.
+                measurements[0].notes = ["cpu_us_per_agent_renewal": cpu / max(agentRenewals, 1), "server_cpu_cores": cpu / 1e6 / (self.configuration.duration.seconds * scale)]
+            }
+        }
+        return measurements
+    }
+
     /// Relay heartbeats, agent heartbeats and placement reads at their fleet rates, together.
     func runFleet() async -> [Measurement] {
         let interval = self.configuration.fleetInterval.seconds
@@ -150,8 +226,15 @@ public struct BenchRunner: Sendable {
         }
         if let before, let after {
             let calls = measurements.reduce(0) { $0 + Double($1.calls) } * (1 + self.configuration.warmup.seconds / self.configuration.duration.seconds)
+            let cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6
+            let scale = 1 + self.configuration.warmup.seconds / self.configuration.duration.seconds
+            let agentRenewals = Double(measurements.first { $0.stream == "agent heartbeats" }?.calls ?? 0) * scale
             for index in measurements.indices {
-                measurements[index].serverCPUMicrosPerCall = (after.cpuSeconds - before.cpuSeconds) * 1e6 / max(calls, 1)
+                measurements[index].serverCPUMicrosPerCall = cpu / max(calls, 1)
+            }
+            if !measurements.isEmpty {
+                // Whole-scenario figures, once.
+                measurements[0].notes = ["cpu_us_per_agent_renewal": cpu / max(agentRenewals, 1), "server_cpu_cores": cpu / 1e6 / (self.configuration.duration.seconds * scale)]
             }
         }
         return measurements

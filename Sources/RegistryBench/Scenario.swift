@@ -13,15 +13,21 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
     case getPlacement = "get-placement"
     case listAgents = "list-agents"
     case listRelays = "list-relays"
+    /// A first page of 1,000 placements through the fleet API's ListPlacements.
+    case listPlacements = "list-placements"
     /// R relays and A agents heartbeating every I seconds, plus Q placement reads per second.
     case fleet
+    /// The same fleet through the fleet API: each of the R relays sends one SyncRelay
+    /// renewing its A/R agents every I seconds, plus Q placement reads per second.
+    case fleetSync = "fleet-sync"
     /// Expiring a tenth of the agents (by letting a tenth of the relays lapse) while
     /// heartbeats go on; needs a registry with a short relay TTL.
     case expiry
 
     /// The set `scripts/bench` runs.
     public static let standard: [Scenario] = [
-        .noop, .heartbeatAgent, .heartbeatRelay, .registerAgent, .getPlacement, .listRelays, .listAgents, .fleet,
+        .noop, .heartbeatAgent, .heartbeatRelay, .registerAgent, .getPlacement, .listRelays, .listAgents, .listPlacements,
+        .fleet, .fleetSync,
     ]
 
     /// Whether the scenario needs the fleet preloaded.
@@ -67,6 +73,18 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
                 request.relayID = fleet.relayIDs[(index + sequence / agents + 1) % relays]
                 _ = try await target.registry(worker).registerAgent(request)
             }
+        case .listPlacements:
+            let expected = min(1_000, agents)
+            return { worker, _ in
+                var request = Aeroarc_Registry_Fleet_V1_ListPlacementsRequest()
+                request.pageSize = 1_000
+                let response = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(
+                    wrapping: target.registryClients[worker % target.registryClients.count]
+                ).listPlacements(request)
+                guard response.placements.count == expected else {
+                    throw RPCError(code: .dataLoss, message: "listed \(response.placements.count) placements, expected \(expected)")
+                }
+            }
         case .getPlacement:
             return { worker, sequence in
                 var request = Aeroarc_Registry_V1_GetAgentPlacementRequest()
@@ -87,7 +105,7 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
                     throw RPCError(code: .dataLoss, message: "listed \(response.relays.count) relays, expected \(relays)")
                 }
             }
-        case .fleet, .expiry:
+        case .fleet, .fleetSync, .expiry:
             preconditionFailure("\(self) combines several operations")
         }
     }

@@ -8,6 +8,8 @@ Three bursts, each started at once with asyncio.gather on one channel:
   1. RegisterRelay for every relay,
   2. RegisterAgent for every agent (agent i on relay i % relays),
   3. GetAgentPlacement for every agent, checking the relay it reports.
+With --sync, the fleet API's way instead: one SyncRelay per relay placing all its agents
+(every relay at once), then one GetPlacements call checking every agent's relay.
 Prints one JSON line: per burst, how many calls ended with each status code, and the
 placements that named the wrong relay. Exits 0 when every call succeeded, else 1.
 
@@ -24,6 +26,7 @@ import sys
 import grpc
 
 SERVICE = "/aeroarc.registry.v1.AeroRegistry/"
+FLEET_SERVICE = "/aeroarc.registry.fleet.v1.FleetRegistry/"
 
 
 def varint(value):
@@ -90,7 +93,8 @@ def identity(data):
 
 async def burst(channel, method, requests):
     """Starts every request at once; returns (status code name or 'OK', response) per call."""
-    call = channel.unary_unary(SERVICE + method, request_serializer=identity, response_deserializer=identity)
+    path = (FLEET_SERVICE if method in ("SyncRelay", "GetPlacements") else SERVICE) + method
+    call = channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)
 
     async def one(request):
         try:
@@ -107,6 +111,7 @@ async def main():
     parser.add_argument("--relays", type=int, required=True)
     parser.add_argument("--agents", type=int, required=True)
     parser.add_argument("--prefix", default="burst", help="prefix of the relay and agent IDs")
+    parser.add_argument("--sync", action="store_true", help="register through SyncRelay, one call per relay")
     arguments = parser.parse_args()
 
     relays = [f"{arguments.prefix}-relay-{i}" for i in range(arguments.relays)]
@@ -114,13 +119,27 @@ async def main():
     report = {}
     failed = False
     async with grpc.aio.insecure_channel(arguments.target) as channel:
-        phases = [
-            ("RegisterRelay", [
-                message(1, string(1, relay) + string(2, "10.0.0.1") + integer(3, 50052)) for relay in relays
-            ]),
-            ("RegisterAgent", [message(1, string(1, agent)) + string(2, relay) for agent, relay in agents]),
-            ("GetAgentPlacement", [string(1, agent) for agent, _ in agents]),
-        ]
+        if arguments.sync:
+            # SyncRelayRequest: relay_id = 1, address = 2, grpc_port = 3, place_agent_ids = 5.
+            phases = [
+                ("SyncRelay", [
+                    string(1, relay) + string(2, "10.0.0.1") + integer(3, 50052)
+                    + b"".join(string(5, agent) for agent, home in agents if home == relay)
+                    for relay in relays
+                ]),
+            ]
+        else:
+            phases = [
+                ("RegisterRelay", [
+                    message(1, string(1, relay) + string(2, "10.0.0.1") + integer(3, 50052)) for relay in relays
+                ]),
+                ("RegisterAgent", [message(1, string(1, agent)) + string(2, relay) for agent, relay in agents]),
+            ]
+        if arguments.sync:
+            # GetPlacementsRequest.agent_ids = 1.
+            phases.append(("GetPlacements", [b"".join(string(1, agent) for agent, _ in agents)]))
+        else:
+            phases.append(("GetAgentPlacement", [string(1, agent) for agent, _ in agents]))
         for method, requests in phases:
             results = await burst(channel, method, requests)
             codes = collections.Counter(code for code, _ in results)
@@ -129,6 +148,11 @@ async def main():
             if errors:
                 entry["first_error"] = errors[0]
                 failed = True
+            if method == "SyncRelay":
+                # SyncRelayResponse.lost_agents = 3: none may be lost.
+                lost = sum(len(fields(response).get(3, [])) for code, response in results if code == "OK")
+                entry["lost_agents"] = lost
+                failed = failed or lost > 0
             if method == "GetAgentPlacement":
                 wrong = []
                 for (agent, relay), (code, response) in zip(agents, results):
@@ -138,6 +162,15 @@ async def main():
                     if fields(placement).get(2, [b""])[0].decode() != relay:
                         wrong.append(agent)
                 entry["wrong_relay"] = len(wrong)
+                failed = failed or bool(wrong)
+            if method == "GetPlacements" and results and results[0][0] == "OK":
+                # GetPlacementsResponse.placements = 1 (Placement.agent_id = 1, relay_id = 2).
+                found = {}
+                for placement in fields(results[0][1]).get(1, []):
+                    placement_fields = fields(placement)
+                    found[placement_fields[1][0].decode()] = placement_fields.get(2, [b""])[0].decode()
+                wrong = [agent for agent, relay in agents if found.get(agent) != relay]
+                entry["wrong_or_missing"] = len(wrong)
                 failed = failed or bool(wrong)
             report[method] = entry
     print(json.dumps(report, sort_keys=True))

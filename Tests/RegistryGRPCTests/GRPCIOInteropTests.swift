@@ -20,8 +20,14 @@ struct GRPCIOInteropTests {
         #expect(report.status == 0, "\(report.output)")
     }
 
+    @Test("the same fleet restart through SyncRelay: 10 calls of 30 placements, no error", arguments: TestBackends.all + TestBackends.etcdWithShortTimeout)
+    func fleetRestartThroughSync(backend: TestBackend) async throws {
+        let report = try await self.runBurst(on: backend, relays: 10, agents: 300, sync: true)
+        #expect(report.status == 0, "\(report.output)")
+    }
+
     /// Serves `backend` and runs the script against it; returns its exit status and output.
-    private func runBurst(on backend: TestBackend, relays: Int, agents: Int) async throws -> (status: Int32, output: String) {
+    private func runBurst(on backend: TestBackend, relays: Int, agents: Int, sync: Bool = false) async throws -> (status: Int32, output: String) {
         let (python, scripts) = try TestPrograms.interopPython()
         return try await withRunningRegistry(harness: try await backend.makeHarness()) { registry in
             let result = try await ChildProcess.run(
@@ -31,7 +37,7 @@ struct GRPCIOInteropTests {
                     "--target", "127.0.0.1:\(registry.port)",
                     "--relays", "\(relays)", "--agents", "\(agents)",
                     "--prefix", "burst-\(UUID().uuidString.prefix(8))",
-                ],
+                ] + (sync ? ["--sync"] : []),
                 timeout: .seconds(120)
             )
             return (result.status, result.stdout + result.stderr)
