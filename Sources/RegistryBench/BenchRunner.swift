@@ -140,6 +140,23 @@ public struct BenchRunner: Sendable {
                 throw RPCError(code: .dataLoss, message: "sync of \(relays[relay]) lost \(response.lostAgents.count) agents")
             }
         }
+        // Earlier scenarios (register-agent) move agents off their home relays: one sync per
+        // relay placing its agents puts them back, as a fleet restart would, so that the
+        // measured syncs only renew.
+        do {
+            try await Fleet.forEach(Array(relays.indices), concurrency: 64) { relay in
+                var request = Aeroarc_Registry_Fleet_V1_SyncRelayRequest()
+                request.relayID = relays[relay]
+                let registration = fleet.registerRelayRequest(relay)
+                request.address = registration.relay.address
+                request.grpcPort = registration.relay.grpcPort
+                request.placeAgentIds = renewals[relay]
+                _ = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[relay % target.registryClients.count])
+                    .syncRelay(request)
+            }
+        } catch {
+            self.logger.error("placing the fleet through SyncRelay failed: \(error)")
+        }
         let streams: [(String, Double, Operation)] = [
             ("relay syncs", syncRate, sync),
             ("placement reads", readRate, Scenario.getPlacement.operation(target: target, fleet: self.fleet)),
