@@ -126,77 +126,46 @@ public struct BenchRunner: Sendable {
         self.logger.info("running fleet-sync: \(Int(syncRate)) syncs/s of \(self.fleet.agentIDs.count / max(relays.count, 1)) agents, \(Int(readRate)) reads/s")
         let target = self.target
         let fleet = self.fleet
-        let sync: Operation = { worker, sequence in
-            let relay = sequence % relays.count
+        /// Relay `relay`'s sync, placing or renewing all its agents, on connection `worker`.
+        @Sendable func sync(_ relay: Int, placing: Bool, worker: Int) async throws -> Aeroarc_Registry_Fleet_V1_SyncRelayResponse {
             var request = Aeroarc_Registry_Fleet_V1_SyncRelayRequest()
             request.relayID = relays[relay]
             let registration = fleet.registerRelayRequest(relay)
             request.address = registration.relay.address
             request.grpcPort = registration.relay.grpcPort
-            request.renewAgentIds = renewals[relay]
-            let response = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[worker % target.registryClients.count])
-                .syncRelay(request)
-            guard response.lostAgents.isEmpty else {
-                throw RPCError(code: .dataLoss, message: "sync of \(relays[relay]) lost \(response.lostAgents.count) agents")
+            if placing {
+                request.placeAgentIds = renewals[relay]
+            } else {
+                request.renewAgentIds = renewals[relay]
             }
+            return try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[worker % target.registryClients.count])
+                .syncRelay(request)
         }
         // Earlier scenarios (register-agent) move agents off their home relays: one sync per
         // relay placing its agents puts them back, as a fleet restart would, so that the
         // measured syncs only renew.
         do {
             try await Fleet.forEach(Array(relays.indices), concurrency: 64) { relay in
-                var request = Aeroarc_Registry_Fleet_V1_SyncRelayRequest()
-                request.relayID = relays[relay]
-                let registration = fleet.registerRelayRequest(relay)
-                request.address = registration.relay.address
-                request.grpcPort = registration.relay.grpcPort
-                request.placeAgentIds = renewals[relay]
-                _ = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[relay % target.registryClients.count])
-                    .syncRelay(request)
+                _ = try await sync(relay, placing: true, worker: relay)
             }
         } catch {
             self.logger.error("placing the fleet through SyncRelay failed: \(error)")
         }
+        let renewal: Operation = { worker, sequence in
+            let relay = sequence % relays.count
+            let response = try await sync(relay, placing: false, worker: worker)
+            guard response.lostAgents.isEmpty else {
+                throw RPCError(code: .dataLoss, message: "sync of \(relays[relay]) lost \(response.lostAgents.count) agents")
+            }
+        }
         let streams: [(String, Double, Operation)] = [
-            ("relay syncs", syncRate, sync),
+            ("relay syncs", syncRate, renewal),
             ("placement reads", readRate, Scenario.getPlacement.operation(target: target, fleet: self.fleet)),
         ]
-        let before = self.serverStats()
-        let results = await withTaskGroup(of: (Int, LoadResult).self) { group in
-            for (index, stream) in streams.enumerated() where stream.1 > 0 {
-                group.addTask {
-                    (index, await LoadGenerator.openLoop(rate: stream.1, warmup: self.configuration.warmup, duration: self.configuration.duration, operation: stream.2))
-                }
-            }
-            var results: [Int: LoadResult] = [:]
-            for await (index, result) in group {
-                results[index] = result
-            }
-            return results
+        let agentsPerSync = Double(self.fleet.agentIDs.count) / Double(max(relays.count, 1))
+        return await self.runOpenLoopStreams("fleet-sync", streams) { measurements in
+            Double(measurements.first { $0.stream == "relay syncs" }?.calls ?? 0) * agentsPerSync
         }
-        let after = self.serverStats()
-        var measurements: [Measurement] = []
-        for (index, stream) in streams.enumerated() {
-            guard let result = results[index] else { continue }
-            var measurement = Measurement(scenario: "fleet-sync", stream: stream.0, mode: "open", result: result)
-            measurement.offeredRate = stream.1
-            measurement.connections = self.configuration.connections
-            measurements.append(measurement)
-        }
-        if let before, let after, let syncs = measurements.first(where: { $0.stream == "relay syncs" }) {
-            let cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6
-            let scale = 1 + self.configuration.warmup.seconds / self.configuration.duration.seconds
-            let calls = measurements.reduce(0) { $0 + Double($1.calls) } * scale
-            let agentRenewals = Double(syncs.calls) * scale * Double(self.fleet.agentIDs.count) / Double(max(relays.count, 1))
-            for index in measurements.indices {
-                measurements[index].serverCPUMicrosPerCall = cpu / max(calls, 1)
-            }
-            if !measurements.isEmpty {
-                // Whole-scenario figures, once.
-                measurements[0].notes = ["cpu_us_per_agent_renewal": cpu / max(agentRenewals, 1), "server_cpu_cores": cpu / 1e6 / (self.configuration.duration.seconds * scale)]
-            }
-        }
-        return measurements
     }
 
     /// Relay heartbeats, agent heartbeats and placement reads at their fleet rates, together.
@@ -219,6 +188,20 @@ public struct BenchRunner: Sendable {
             ("agent heartbeats", agentRate, agentHeartbeat),
             ("placement reads", readRate, Scenario.getPlacement.operation(target: target, fleet: self.fleet)),
         ]
+        return await self.runOpenLoopStreams("fleet", streams) { measurements in
+            Double(measurements.first { $0.stream == "agent heartbeats" }?.calls ?? 0)
+        }
+    }
+
+    /// Runs `streams` (name, offered calls/s, operation) together in open loop and reports
+    /// each as a row of `scenario`, with the server's CPU per call over all of them, and,
+    /// once, its CPU per agent renewal (`agentRenewals` counts them in the measured rows)
+    /// and in cores.
+    private func runOpenLoopStreams(
+        _ scenario: String,
+        _ streams: [(String, Double, Operation)],
+        agentRenewals: ([Measurement]) -> Double
+    ) async -> [Measurement] {
         let before = self.serverStats()
         let results = await withTaskGroup(of: (Int, LoadResult).self) { group in
             for (index, stream) in streams.enumerated() where stream.1 > 0 {
@@ -236,24 +219,23 @@ public struct BenchRunner: Sendable {
         var measurements: [Measurement] = []
         for (index, stream) in streams.enumerated() {
             guard let result = results[index] else { continue }
-            var measurement = Measurement(scenario: "fleet", stream: stream.0, mode: "open", result: result)
+            var measurement = Measurement(scenario: scenario, stream: stream.0, mode: "open", result: result)
             measurement.offeredRate = stream.1
             measurement.connections = self.configuration.connections
             measurements.append(measurement)
         }
-        if let before, let after {
-            let calls = measurements.reduce(0) { $0 + Double($1.calls) } * (1 + self.configuration.warmup.seconds / self.configuration.duration.seconds)
-            let cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6
-            let scale = 1 + self.configuration.warmup.seconds / self.configuration.duration.seconds
-            let agentRenewals = Double(measurements.first { $0.stream == "agent heartbeats" }?.calls ?? 0) * scale
-            for index in measurements.indices {
-                measurements[index].serverCPUMicrosPerCall = cpu / max(calls, 1)
-            }
-            if !measurements.isEmpty {
-                // Whole-scenario figures, once.
-                measurements[0].notes = ["cpu_us_per_agent_renewal": cpu / max(agentRenewals, 1), "server_cpu_cores": cpu / 1e6 / (self.configuration.duration.seconds * scale)]
-            }
+        guard let before, let after, !measurements.isEmpty else { return measurements }
+        // CPU is read over warm-up and measurement both: scale the measured calls to match.
+        let cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6
+        let scale = 1 + self.configuration.warmup.seconds / self.configuration.duration.seconds
+        let calls = measurements.reduce(0) { $0 + Double($1.calls) } * scale
+        for index in measurements.indices {
+            measurements[index].serverCPUMicrosPerCall = cpu / max(calls, 1)
         }
+        measurements[0].notes = [
+            "cpu_us_per_agent_renewal": cpu / max(agentRenewals(measurements) * scale, 1),
+            "server_cpu_cores": cpu / 1e6 / (self.configuration.duration.seconds * scale),
+        ]
         return measurements
     }
 }

@@ -15,24 +15,6 @@ struct RedisBackendTests {
         RelayRegistration(id: try self.relay(raw), endpoint: try RelayEndpoint(address: "10.0.0.1", grpcPort: port))
     }
 
-    /// Runs `body` with a backend on a fresh prefix, and a raw connection to the same server.
-    func withBackend(
-        _ harness: RedisHarness,
-        ttl: TTLPolicy,
-        limits: CapacityLimits = CapacityLimits(),
-        listPageSize: Int? = nil,
-        _ body: (RedisBackend, RESPConnection) async throws -> Void
-    ) async throws {
-        var configuration = harness.configuration(keyPrefix: RedisHarness.uniquePrefix())
-        if let listPageSize {
-            configuration.listPageSize = listPageSize
-        }
-        let backend = try RedisBackend(configuration: configuration, ttl: ttl, limits: limits, logger: RedisHarness.quietLogger)
-        defer { Task { await backend.close() } }
-        try await harness.server.withConnection { connection in
-            try await body(backend, connection)
-        }
-    }
 
     /// Native expiry is Redis's own clock at work, so this waits for real: 1s TTLs (the
     /// minimum) plus a 1s margin, so that a loaded machine cannot lose the relay's key
@@ -44,7 +26,7 @@ struct RedisBackendTests {
         let server = try await RedisServerFixture.shared(suite: Self.suite)
         let harness = RedisHarness(server: server, time: .pinned(ManualClock()), garbageCollectionMargin: .seconds(1))
         let ttl = try TTLPolicy(relayTTL: .seconds(1), agentTTL: .seconds(1))
-        try await self.withBackend(harness, ttl: ttl) { backend, redis in
+        try await withRedisBackend(harness, ttl: ttl) { backend, redis in
             _ = try await backend.registerRelay(try self.registration("relay-1"))
             _ = try await backend.registerAgent(try self.agent("drone-7"), on: try self.relay("relay-1"))
             let schema = backend.schema
@@ -73,7 +55,7 @@ struct RedisBackendTests {
     @Test("every key the backend writes is under its prefix and namespace")
     func keysStayInTheNamespace() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness, ttl: .default) { backend, redis in
+        try await withRedisBackend(harness, ttl: .default) { backend, redis in
             _ = try await backend.registerRelay(try self.registration("relay:{1}"))
             _ = try await backend.registerAgent(try self.agent("drone 7"), on: try self.relay("relay:{1}"))
             let keys = try await redis.send(RawCommand("KEYS", RESPArgument(backend.schema.prefix + "*"))).array?.compactMap(\.string) ?? []
@@ -90,7 +72,7 @@ struct RedisBackendTests {
     @Test("lists read large indexes page by page, each entry once, sorted, while entries are renewed")
     func pagedLists() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness, ttl: .default, listPageSize: 7) { backend, _ in
+        try await withRedisBackend(harness, ttl: .default, listPageSize: 7) { backend, _ in
             let relays = (0..<23).map { "relay-\($0)" }
             for relay in relays {
                 _ = try await backend.registerRelay(try self.registration(relay))
@@ -125,7 +107,7 @@ struct RedisBackendTests {
     @Test("a corrupt record is left out of lists without failing its neighbours")
     func corruptRecords() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness, ttl: .default) { backend, redis in
+        try await withRedisBackend(harness, ttl: .default) { backend, redis in
             _ = try await backend.registerRelay(try self.registration("relay-a"))
             _ = try await backend.registerRelay(try self.registration("relay-b"))
             _ = try await backend.registerAgent(try self.agent("agent-1"), on: try self.relay("relay-a"))
@@ -154,7 +136,7 @@ struct RedisBackendTests {
     func capacityPrunesDeadRelays() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
         let ttl = try TTLPolicy(relayTTL: .seconds(2), agentTTL: .seconds(60))
-        try await self.withBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 10, maxAgents: 2)) { backend, redis in
+        try await withRedisBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 10, maxAgents: 2)) { backend, redis in
             _ = try await backend.registerRelay(try self.registration("relay-a"))
             _ = try await backend.registerAgent(try self.agent("agent-1"), on: try self.relay("relay-a"))
             _ = try await backend.registerAgent(try self.agent("agent-2"), on: try self.relay("relay-a"))
@@ -172,7 +154,7 @@ struct RedisBackendTests {
     @Test("index pruning removes expired entries and their keys, never live ones")
     func pruning() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness, ttl: try TTLPolicy(relayTTL: .seconds(2), agentTTL: .seconds(2))) { backend, redis in
+        try await withRedisBackend(harness, ttl: try TTLPolicy(relayTTL: .seconds(2), agentTTL: .seconds(2))) { backend, redis in
             for index in 0..<5 {
                 _ = try await backend.registerRelay(try self.registration("relay-\(index)"))
                 _ = try await backend.registerAgent(try self.agent("agent-\(index)"), on: try self.relay("relay-\(index)"))

@@ -33,24 +33,6 @@ struct RedisFleetTests {
         ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
-    /// Runs `body` with a backend on a fresh prefix of `harness`'s server, and a raw connection to it.
-    func withBackend(
-        _ harness: RedisHarness,
-        ttl: TTLPolicy = .default,
-        limits: CapacityLimits = CapacityLimits(),
-        listPageSize: Int? = nil,
-        _ body: (RedisBackend, RESPConnection) async throws -> Void
-    ) async throws {
-        var configuration = harness.configuration(keyPrefix: RedisHarness.uniquePrefix())
-        if let listPageSize {
-            configuration.listPageSize = listPageSize
-        }
-        let backend = try RedisBackend(configuration: configuration, ttl: ttl, limits: limits, logger: RedisHarness.quietLogger)
-        defer { Task { await backend.close() } }
-        try await harness.server.withConnection { connection in
-            try await body(backend, connection)
-        }
-    }
 
     /// Every page of live placements (of one relay, or all), read `limit` at a time.
     func allPlacements(_ backend: RedisBackend, relay: RelayID? = nil, limit: Int) async throws -> [FleetPlacement] {
@@ -87,7 +69,7 @@ struct RedisFleetTests {
         let server = try await RedisServer.start()
         let harness = RedisHarness(server: server, time: .pinned(ManualClock()))
         let limits = CapacityLimits(maxRelays: 10, maxAgents: 20_000)
-        try await self.withBackend(harness, limits: limits) { backend, redis in
+        try await withRedisBackend(harness, limits: limits) { backend, redis in
             let agents = (0..<RelaySync.maximumAgents).map { "drone-\($0)" }
             // Loads the scripts, so that the counts below hold no NOSCRIPT reloads.
             _ = try await backend.syncRelay(try self.sync("relay-0"))
@@ -132,7 +114,7 @@ struct RedisFleetTests {
     @Test("pages follow the IDs' UTF-8 byte order, whatever base64url's order is, each entry once")
     func byteOrderPaging() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness) { backend, _ in
+        try await withRedisBackend(harness) { backend, _ in
             let relays = Self.awkwardIDs
             for (index, relay) in relays.enumerated() {
                 // Each relay gets the agents whose position matches it, by the ID with a suffix.
@@ -170,7 +152,7 @@ struct RedisFleetTests {
     func deadEntriesBeyondTheBudget() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
         let ttl = try TTLPolicy(relayTTL: .seconds(60), agentTTL: .seconds(2))
-        try await self.withBackend(harness, ttl: ttl, listPageSize: 3) { backend, redis in
+        try await withRedisBackend(harness, ttl: ttl, listPageSize: 3) { backend, redis in
             let stale = (0..<40).map { "agent-\($0 + 100)" }
             let live = ["agent-000", "agent-050", "agent-999"]
             _ = try await backend.syncRelay(try self.sync("relay-1", place: stale))
@@ -200,7 +182,7 @@ struct RedisFleetTests {
     func syncSemantics() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
         let ttl = try TTLPolicy(relayTTL: .seconds(10), agentTTL: .seconds(10))
-        try await self.withBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 2, maxAgents: 4)) { backend, redis in
+        try await withRedisBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 2, maxAgents: 4)) { backend, redis in
             do {
                 _ = try await backend.syncRelay(try self.sync("relay-a", endpoint: false, place: ["x"]))
                 Issue.record("expected not found")
@@ -261,7 +243,7 @@ struct RedisFleetTests {
     func syncPrunesAtCapacity() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
         let ttl = try TTLPolicy(relayTTL: .seconds(2), agentTTL: .seconds(60))
-        try await self.withBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 10, maxAgents: 3)) { backend, _ in
+        try await withRedisBackend(harness, ttl: ttl, limits: CapacityLimits(maxRelays: 10, maxAgents: 3)) { backend, _ in
             _ = try await backend.syncRelay(try self.sync("relay-a", place: ["a1", "a2", "a3"]))
             try await harness.advance(by: .seconds(3))
             let result = try await backend.syncRelay(try self.sync("relay-b", place: ["b1", "b2", "b3", "b4"]))
@@ -274,7 +256,7 @@ struct RedisFleetTests {
     @Test("the scripts' ordered members (decoded from base64url in Lua) are exactly the backend's")
     func luaAndSwiftAgreeOnMembers() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness) { backend, redis in
+        try await withRedisBackend(harness) { backend, redis in
             let ids = Self.awkwardIDs + [String(repeating: "\u{10FFFF}", count: 64), "x", "xy", "xyz"]
             for id in ids {
                 _ = try await backend.registerRelay(RelayRegistration(id: try self.relay(id), endpoint: try self.endpoint()))
@@ -297,7 +279,7 @@ struct RedisFleetTests {
     @Test("entries written before the ID-ordered indexes existed are indexed by their next renewal")
     func renewalsRepairTheIndexes() async throws {
         let harness = try await RedisHarness.exact(suite: Self.suite)
-        try await self.withBackend(harness) { backend, redis in
+        try await withRedisBackend(harness) { backend, redis in
             _ = try await backend.registerRelay(RelayRegistration(id: try self.relay("relay-1"), endpoint: try self.endpoint()))
             _ = try await backend.registerAgent(try self.agent("drone-1"), on: try self.relay("relay-1"))
             _ = try await backend.registerAgent(try self.agent("drone-2"), on: try self.relay("relay-1"))
