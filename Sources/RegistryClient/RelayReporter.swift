@@ -63,7 +63,12 @@ public actor RelayReporter {
     private var connected: Set<String> = []
     /// Connected agents known to be placed on this relay's current incarnation.
     private var placed: Set<String> = []
-    private var wakeUp: AsyncStream<Void>.Continuation?
+    /// The wait between syncs, when one is in progress, and its generation (so that a
+    /// late timer of an earlier wait cannot end a later one).
+    private var waiter: (generation: Int, continuation: CheckedContinuation<Bool, Never>)?
+    private var waitGeneration = 0
+    /// An agent connected while no wait was in progress: the next wait ends at once.
+    private var wakeUpPending = false
     public private(set) var mode = Mode.starting
     /// Syncs (or v1 rounds) completed, for tests and health.
     public private(set) var completedSyncs = 0
@@ -88,7 +93,7 @@ public actor RelayReporter {
     /// An agent connected to this relay: it is placed here on the next sync.
     public func agentConnected(_ agentID: String) {
         if self.connected.insert(agentID).inserted {
-            self.wakeUp?.yield()
+            self.endWait(generation: self.waitGeneration, woken: true)
         }
     }
 
@@ -103,9 +108,6 @@ public actor RelayReporter {
 
     /// Syncs until the task is cancelled.
     public func run() async {
-        let (wakeUps, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        self.wakeUp = continuation
-        defer { continuation.finish() }
         var backoff = self.configuration.initialBackoff
         while !Task.isCancelled {
             let delay: Duration
@@ -124,7 +126,7 @@ public actor RelayReporter {
             }
             // Sleep until the next sync is due, or until an agent connects (then wait a
             // little so agents connecting together are placed in one sync).
-            let woken = await Self.sleep(for: delay, orUntil: wakeUps)
+            let woken = await self.wait(for: delay)
             if woken {
                 try? await Task.sleep(for: self.configuration.placementDelay)
             }
@@ -133,6 +135,9 @@ public actor RelayReporter {
 
     /// One sync; returns when the next is due.
     func syncOnce() async throws -> Duration {
+        // This sync covers every agent connected so far; one connecting while it is in
+        // flight sets this again, and the next wait ends at once.
+        self.wakeUpPending = false
         switch self.mode {
         case .v1Fallback:
             try await self.syncWithV1()
@@ -265,21 +270,37 @@ public actor RelayReporter {
         duration * Double.random(in: 0.8...1.2)
     }
 
-    /// Sleeps for `duration` or until a wake-up arrives; returns whether one did.
-    private static func sleep(for duration: Duration, orUntil wakeUps: AsyncStream<Void>) async -> Bool {
-        if duration <= .zero { return false }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: duration)
-                return false
-            }
-            group.addTask {
-                var iterator = wakeUps.makeAsyncIterator()
-                return await iterator.next() != nil
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+    /// Waits for `duration`, or until an agent connects (returns true), or the task is cancelled.
+    private func wait(for duration: Duration) async -> Bool {
+        if self.wakeUpPending {
+            self.wakeUpPending = false
+            return true
         }
+        guard duration > .zero else { return false }
+        self.waitGeneration += 1
+        let generation = self.waitGeneration
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: duration)
+            await self?.endWait(generation: generation, woken: false)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                self.waiter = (generation, continuation)
+            }
+        } onCancel: {
+            Task { [weak self] in await self?.endWait(generation: generation, woken: false) }
+        }
+    }
+
+    /// Ends wait `generation` if it is the one in progress; a wake-up with none in
+    /// progress is kept for the next wait.
+    private func endWait(generation: Int, woken: Bool) {
+        guard let waiter = self.waiter, waiter.generation == generation else {
+            if woken { self.wakeUpPending = true }
+            return
+        }
+        self.waiter = nil
+        waiter.continuation.resume(returning: woken)
     }
 }

@@ -75,11 +75,15 @@ struct HealthTests {
 }
 
 /// Polls `condition` until it holds (a state change crossing tasks, not a TTL).
-func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+func eventually(
+    timeout: Duration = .seconds(5),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
         guard ContinuousClock.now < deadline else {
-            Issue.record("condition did not hold within \(timeout)")
+            Issue.record("condition did not hold within \(timeout)", sourceLocation: sourceLocation)
             return
         }
         try await Task.sleep(for: .milliseconds(10))

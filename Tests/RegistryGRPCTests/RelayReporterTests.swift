@@ -44,17 +44,20 @@ struct RelayReporterTests {
             try await self.withReporter(server.grpc) { reporter in
                 await reporter.agentConnected("drone-1")
                 await reporter.agentConnected("drone-2")
-                try await eventually { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
+                try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
                 #expect(try await server.client.placement(of: "drone-1").placement.relayID.rawValue == "relay-1")
                 await reporter.agentDisconnected("drone-2")
+                // A sync in flight may still renew drone-2; wait until one started after.
+                let syncs = await reporter.completedSyncs
+                try await eventually(timeout: .seconds(20)) { await reporter.completedSyncs >= syncs + 2 }
                 clock.advance(by: .seconds(20))
                 let renewedAt = clock.now()
-                try await eventually {
+                try await eventually(timeout: .seconds(20)) {
                     try await server.client.listAgents().entries.first { $0.id.rawValue == "drone-1" }?.lastHeartbeat == renewedAt
                 }
                 clock.advance(by: .seconds(15))
                 // drone-2 was last renewed 35 s ago (TTL 30 s); drone-1 20 s ago at most.
-                try await eventually { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1"] }
+                try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1"] }
                 #expect(await reporter.mode == .fleet)
             }
         }
@@ -66,12 +69,12 @@ struct RelayReporterTests {
             let moved = Recorder()
             try await self.withReporter(server.grpc, moved: moved) { reporter in
                 await reporter.agentConnected("drone-1")
-                try await eventually { (try? await server.client.placement(of: "drone-1").placement.relayID.rawValue) == "relay-1" }
+                try await eventually(timeout: .seconds(20)) { (try? await server.client.placement(of: "drone-1").placement.relayID.rawValue) == "relay-1" }
                 try await server.client.registerRelay(id: "relay-2", address: "10.0.0.2", grpcPort: 7000)
                 try await server.client.registerAgent(id: "drone-1", relayID: "relay-2")
-                try await eventually { moved.values.withLock { $0 } == ["drone-1->relay-2"] }
+                try await eventually(timeout: .seconds(20)) { moved.values.withLock { $0 } == ["drone-1->relay-2"] }
                 let syncs = await reporter.completedSyncs
-                try await eventually { await reporter.completedSyncs >= syncs + 3 }
+                try await eventually(timeout: .seconds(20)) { await reporter.completedSyncs >= syncs + 3 }
                 #expect(try await server.client.placement(of: "drone-1").placement.relayID.rawValue == "relay-2")
                 #expect(await reporter.connectedAgents.isEmpty)
             }
@@ -84,13 +87,18 @@ struct RelayReporterTests {
         try await withRunningRegistry(harness: MemoryHarness(clock: clock), configure: { $0.heartbeatInterval = .seconds(10) }) { server in
             try await self.withReporter(server.grpc) { reporter in
                 await reporter.agentConnected("drone-1")
-                try await eventually { try await server.client.listAgents().entries.count == 1 }
+                try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.count == 1 }
+                // The server applies the sync before the reporter has read its answer.
+                try await eventually(timeout: .seconds(20)) { await reporter.incarnation != nil }
                 let first = try #require(await reporter.incarnation)
+                // It waits the server's hint (~10 s here) before syncing again: no busy loop.
+                let syncs = await reporter.completedSyncs
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(await reporter.completedSyncs == syncs)
                 // The relay's TTL passes with no sync (the server's hint is ~10 s of real time).
                 clock.advance(by: .seconds(31))
-                #expect(try await server.client.listAgents().entries.isEmpty)
                 await reporter.agentConnected("drone-2")  // wakes the reporter early
-                try await eventually { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
+                try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
                 #expect(await reporter.incarnation != first)
             }
         }
@@ -106,7 +114,7 @@ struct RelayReporterTests {
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(await reporter.completedSyncs == 0)
                 backend.release()
-                try await eventually { (try? await server.client.listAgents().entries.map(\.id.rawValue)) == ["drone-1"] }
+                try await eventually(timeout: .seconds(20)) { (try? await server.client.listAgents().entries.map(\.id.rawValue)) == ["drone-1"] }
             }
         }
     }
@@ -128,7 +136,7 @@ struct RelayReporterTests {
             let client = RegistryClient(wrapping: grpc, timeout: .seconds(2))
             try await self.withReporter(grpc) { reporter in
                 await reporter.agentConnected("drone-1")
-                try await eventually { (try? await client.listAgents().entries.count) == 1 }
+                try await eventually(timeout: .seconds(20)) { (try? await client.listAgents().entries.count) == 1 }
                 await first.triggerGracefulShutdown()
                 try await firstRun.value
                 configuration.listenPort = port
@@ -161,33 +169,19 @@ struct RelayReporterTests {
                 try await self.withReporter(grpc, moved: moved) { reporter in
                     await reporter.agentConnected("drone-1")
                     await reporter.agentConnected("drone-2")
-                    try await eventually { try await v1.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
+                    try await eventually(timeout: .seconds(20)) { try await v1.listAgents().entries.map(\.id.rawValue) == ["drone-1", "drone-2"] }
                     #expect(await reporter.mode == .v1Fallback)
                     try await v1.registerRelay(id: "relay-2", address: "10.0.0.2", grpcPort: 7000)
                     try await v1.registerAgent(id: "drone-2", relayID: "relay-2")
-                    try await eventually { moved.values.withLock { $0 } == ["drone-2->relay-2"] }
+                    try await eventually(timeout: .seconds(20)) { moved.values.withLock { $0 } == ["drone-2->relay-2"] }
                     let syncs = await reporter.completedSyncs
-                    try await eventually { await reporter.completedSyncs >= syncs + 3 }
+                    try await eventually(timeout: .seconds(20)) { await reporter.completedSyncs >= syncs + 3 }
                     #expect(try await v1.placement(of: "drone-2").placement.relayID.rawValue == "relay-2")
                     #expect(try await v1.placement(of: "drone-1").placement.relayID.rawValue == "relay-1")
                 }
             }
         }
     }
-}
-
-/// Polls `condition` until it holds; fails the test after `timeout`.
-func eventually(
-    timeout: Duration = .seconds(10),
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
 }
 
 /// Strings recorded from callbacks.
