@@ -15,8 +15,7 @@ public struct SyncPacing: Sendable {
 
     /// The hint, in milliseconds, for a jitter drawn uniformly from [-1, 1].
     public func nextSyncAfterMilliseconds(jitter: Double) -> Int64 {
-        let (seconds, attoseconds) = self.interval.components
-        let intervalMilliseconds = Double(seconds) * 1_000 + Double(attoseconds) / 1e15
+        let intervalMilliseconds = Double(self.interval.wholeMilliseconds)
         let jittered = Int64((intervalMilliseconds * (1 + 0.2 * max(-1, min(1, jitter)))).rounded())
         let ceiling = max(1, min(self.ttl.relayTTLMilliseconds, self.ttl.agentTTLMilliseconds) / 2)
         return max(1, min(jittered, ceiling))

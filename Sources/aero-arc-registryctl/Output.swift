@@ -42,8 +42,7 @@ func age(since time: UnixMilliseconds, now: UnixMilliseconds) -> String {
 /// How long until `time + ttl`: "26.8s", or "?" when the server did not say its TTL.
 func timeLeft(after time: UnixMilliseconds, ttl: Duration?, now: UnixMilliseconds) -> String {
     guard let ttl else { return "?" }
-    let left = time.advanced(by: ttl).duration(since: now)
-    return left <= .zero ? "expired" : humanDuration(left)
+    return timeLeft(until: time.advanced(by: ttl), now: now)
 }
 
 /// How long until `deadline`: "26.8s", or "expired".

@@ -230,7 +230,7 @@ extension BackendContract {
                 #expect(statuses[1].relay.endpoint.grpcPort == 7002)
                 #expect(statuses[0].expires == a.relayExpires)
                 let now = try await harness.now()
-                #expect(statuses[1].expires.rawValue == now.rawValue - (unit * 0.6).milliseconds + (unit * 3).milliseconds)
+                #expect(statuses[1].expires.rawValue == now.rawValue - (unit * 0.6).wholeMilliseconds + (unit * 3).wholeMilliseconds)
                 try await harness.advance(by: unit * 2)
                 // relay-a and relay-c expired; relay-b was renewed later.
                 let later = try await backend.listRelayStatuses(after: nil, limit: 10)
@@ -298,12 +298,4 @@ extension FleetPlacement: PagedEntry {
 
 extension RelayStatus: PagedEntry {
     var pagingID: RelayID { self.relay.id }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
-    }
 }

@@ -1,8 +1,9 @@
-/// Base64url without padding (RFC 4648 §5), written by hand because the backend's
-/// dependencies offer none. It makes any ID safe inside a Redis key name: the result
-/// uses only `A-Z a-z 0-9 - _`, never the `:` separators or `{}` hash-tag braces, and
-/// distinct byte strings give distinct encodings.
-enum Base64URL {
+/// Base64url without padding (RFC 4648 §5), written by hand because Foundation's base64
+/// offers neither the URL-safe alphabet nor unpadded output. The result uses only
+/// `A-Z a-z 0-9 - _`, so it is safe inside Redis key names (never their `:` separators or
+/// `{}` hash-tag braces), Consul KV paths and page tokens, and distinct byte strings give
+/// distinct encodings; decoding accepts only canonical text.
+public enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     private static let values: [UInt8] = {
@@ -13,7 +14,7 @@ enum Base64URL {
         return table
     }()
 
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
         let input = Array(bytes)
         var output: [UInt8] = []
         output.reserveCapacity((input.count * 4 + 2) / 3)
@@ -43,7 +44,7 @@ enum Base64URL {
     }
 
     /// The bytes `text` encodes, or nil when it is not canonical unpadded base64url.
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let input = Array(text.utf8)
         guard input.count % 4 != 1 else { return nil }
         var output: [UInt8] = []
