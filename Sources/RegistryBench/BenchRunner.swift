@@ -118,11 +118,7 @@ public struct BenchRunner: Sendable {
         let syncRate = Double(relays.count) / interval
         let readRate = self.configuration.fleetReadsPerSecond
         // Agent i is on relay i % R, as preloaded: each relay renews its own.
-        var agentsOfRelay = Array(repeating: [String](), count: relays.count)
-        for (index, agent) in self.fleet.agentIDs.enumerated() {
-            agentsOfRelay[index % relays.count].append(agent)
-        }
-        let renewals = agentsOfRelay
+        let renewals = self.fleet.agentIndices(onRelays: relays.indices).map { $0.map { self.fleet.agentIDs[$0] } }
         self.logger.info("running fleet-sync: \(Int(syncRate)) syncs/s of \(self.fleet.agentIDs.count / max(relays.count, 1)) agents, \(Int(readRate)) reads/s")
         let target = self.target
         let fleet = self.fleet
@@ -138,8 +134,7 @@ public struct BenchRunner: Sendable {
             } else {
                 request.renewAgentIds = renewals[relay]
             }
-            return try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: target.registryClients[worker % target.registryClients.count])
-                .syncRelay(request)
+            return try await target.fleet(worker).syncRelay(request)
         }
         // Earlier scenarios (register-agent) move agents off their home relays: one sync per
         // relay placing its agents puts them back, as a fleet restart would, so that the

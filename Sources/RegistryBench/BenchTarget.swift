@@ -12,6 +12,11 @@ public struct BenchTarget: Sendable {
         Aeroarc_Registry_V1_AeroRegistry.Client(wrapping: self.registryClients[index % self.registryClients.count])
     }
 
+    /// The fleet-extension stub on connection `index % connections`.
+    func fleet(_ index: Int) -> Aeroarc_Registry_Fleet_V1_FleetRegistry.Client<HTTP2ClientTransport.Posix> {
+        Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(wrapping: self.registryClients[index % self.registryClients.count])
+    }
+
     func noop(_ index: Int) -> GRPCClient<HTTP2ClientTransport.Posix> {
         self.noopClients[index % self.noopClients.count]
     }

@@ -78,9 +78,7 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
             return { worker, _ in
                 var request = Aeroarc_Registry_Fleet_V1_ListPlacementsRequest()
                 request.pageSize = 1_000
-                let response = try await Aeroarc_Registry_Fleet_V1_FleetRegistry.Client(
-                    wrapping: target.registryClients[worker % target.registryClients.count]
-                ).listPlacements(request)
+                let response = try await target.fleet(worker).listPlacements(request)
                 guard response.placements.count == expected else {
                     throw RPCError(code: .dataLoss, message: "listed \(response.placements.count) placements, expected \(expected)")
                 }
