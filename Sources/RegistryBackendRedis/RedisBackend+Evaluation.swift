@@ -26,11 +26,13 @@ extension RedisBackend {
         _ arguments: [RESPArgument],
         operation: String
     ) async throws(RegistryError) -> [RESPValue] {
+        try await self.endOutageIfOpen()
+        let started = ContinuousClock.now
         let reply: RESPValue
         do {
             reply = try await self.pool.evaluate(script, keys: [RESPArgument(key)], arguments: self.sharedArguments + arguments)
         } catch {
-            throw self.failed(operation, error)
+            throw self.failed(operation, error, startedAt: started)
         }
         self.markReachable()
         guard let values = reply.array else {
@@ -40,7 +42,7 @@ extension RedisBackend {
     }
 
     /// `ARGV[1]` and `ARGV[2]` of every script: the namespace and the pinned time, if any.
-    private var sharedArguments: [RESPArgument] {
+    var sharedArguments: [RESPArgument] {
         let time: RESPArgument =
             switch self.configuration.timeSource {
             case .server: ""
@@ -51,7 +53,7 @@ extension RedisBackend {
     }
 
     /// The registry's error for a failed script, updating health when Redis cannot serve.
-    func failed(_ operation: String, _ error: RESPError) -> RegistryError {
+    func failed(_ operation: String, _ error: RESPError, startedAt started: ContinuousClock.Instant) -> RegistryError {
         switch error.code {
         case .serverError:
             // Script bugs and foreign data in our keys surface as ERR / WRONGTYPE: not
@@ -61,12 +63,12 @@ extension RedisBackend {
                 self.logger.error("redis script failed", metadata: ["operation": "\(operation)", "error": "\(error.message)"])
                 return .internalError("\(operation): \(self.peer) rejected the script", underlying: error)
             }
-            self.markUnreachable(because: "\(self.peer) answered \(error.message)")
+            self.markUnreachable(because: "\(self.peer) answered \(error.message)", startedAt: started)
             return .unavailable("\(operation) failed: \(self.peer) answered \(error.message)", underlying: error)
         case .unexpectedResponse:
             return .internalError("\(operation): \(error.message)", underlying: error)
         default:
-            self.markUnreachable(because: error.message)
+            self.markUnreachable(because: error.message, startedAt: started)
             return .unavailable("\(operation) failed: \(error.message)", underlying: error)
         }
     }
@@ -78,8 +80,10 @@ extension RedisBackend {
         self.logger.info("redis is reachable; serving", metadata: ["redis": "\(self.peer)"])
     }
 
-    /// Reports NOT_SERVING, logging the first failure of an outage.
-    func markUnreachable(because reason: String) {
+    /// Reports NOT_SERVING, logging the first failure of an outage, and records the
+    /// failed attempt as evidence of an outage.
+    func markUnreachable(because reason: String, startedAt started: ContinuousClock.Instant) {
+        self.outages.recordFailure(startedAt: started)
         let status = HealthReporter.Status.notServing(reason: "\(self.peer) is unreachable")
         guard self.health.status != status else { return }
         self.health.report(status)

@@ -38,11 +38,12 @@ extension RedisBackend {
 
     /// Sends a `PING`, updating ``health``.
     func checkReachable() async {
+        let started = ContinuousClock.now
         do {
             _ = try await self.pool.send(PingCommand())
             self.markReachable()
         } catch {
-            _ = self.failed("ping", error)
+            _ = self.failed("ping", error, startedAt: started)
         }
     }
 

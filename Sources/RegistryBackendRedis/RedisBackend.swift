@@ -33,6 +33,8 @@ public final class RedisBackend: RegistryBackend {
     public let configuration: RedisBackendConfiguration
     let pool: RESPConnectionPool
     let logger: Logger
+    /// This replica's outages of Redis, for outage grace.
+    let outages = OutageTracker()
 
     /// Builds the backend without connecting: the first request or ``run()`` connects.
     /// - Throws: `invalidArgument` when the key prefix is not acceptable.
@@ -212,8 +214,12 @@ public final class RedisBackend: RegistryBackend {
 
     // MARK: Helpers
 
+    /// How long past its deadline an entry's keys stay in Redis: the configured margin
+    /// plus the grace bound, so that Redis' own expiry never removes an entry before
+    /// outage grace could extend it.
     var marginMilliseconds: Int64 {
         max(self.configuration.garbageCollectionMargin.wholeMilliseconds, 0)
+            + max(self.configuration.outageGraceMax.wholeMilliseconds, 0)
     }
 
     private func relayID(in reply: ScriptReply, at index: Int, agent: AgentID) throws(RegistryError) -> RelayID {

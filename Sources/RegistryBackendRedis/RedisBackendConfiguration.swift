@@ -30,6 +30,10 @@ public struct RedisBackendConfiguration: Sendable {
     public var backoff: ReconnectBackoff
     /// Where the scripts read the time.
     public var timeSource: RedisTimeSource
+    /// The most an outage of Redis extends the deadlines of entries live when it began
+    /// (docs/degraded-operation.md); zero turns outage grace off. Keys also stay this much
+    /// longer in Redis, so that its own expiry never removes an entry grace could still save.
+    public var outageGraceMax: Duration
 
     public init(
         host: String = "localhost",
@@ -44,7 +48,8 @@ public struct RedisBackendConfiguration: Sendable {
         maintenanceInterval: Duration = .seconds(1),
         listPageSize: Int = 1000,
         backoff: ReconnectBackoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .seconds(2)),
-        timeSource: RedisTimeSource = .server
+        timeSource: RedisTimeSource = .server,
+        outageGraceMax: Duration = .zero
     ) {
         self.host = host
         self.port = port
@@ -58,6 +63,7 @@ public struct RedisBackendConfiguration: Sendable {
         self.maintenanceInterval = maintenanceInterval
         self.listPageSize = listPageSize
         self.backoff = backoff
+        self.outageGraceMax = outageGraceMax
         self.timeSource = timeSource
     }
 

@@ -35,6 +35,8 @@ public struct RedisKeySchema: Hashable, Sendable {
     static let relaysIndexName = "relays"
     static let agentsIndexName = "agents"
     static let incarnationsName = "incarnations"
+    /// Redis time up to which outage grace has been granted (see ``RedisScripts/applyOutageGrace``).
+    static let graceUntilName = "grace-until"
     static let relayAgentsByIDSegment = "relay-agents-by-id:"
     static let relaysByIDIndexName = "relays-by-id"
     static let agentsByIDIndexName = "agents-by-id"

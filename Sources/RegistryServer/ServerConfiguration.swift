@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLS?
     public var ttl: TTLPolicy = .default
     public var heartbeatInterval: Duration = .seconds(1)
+    /// The most an outage extends deadlines (docs/degraded-operation.md); zero is off.
+    public var outageGraceMax: Duration = TTLPolicy.defaultTTL
     public var redis = RedisSettings()
     public var etcd = EtcdSettings()
     public var consul = ConsulSettings()
@@ -88,6 +90,10 @@ public struct ServerConfiguration: Sendable {
                 "heartbeat interval \(self.heartbeatInterval.goDescription) is not shorter than the relay TTL \(relayTTL.goDescription): relays heartbeating at that interval will flap"
             )
         }
+
+        self.outageGraceMax = try settings.duration(
+            "outage-grace-max", options.outageGraceMax, default: relayTTL, range: .zero ... .seconds(24 * 3600)
+        )
 
         self.grpc = try GRPCSettings(options: options.grpc, settings: settings)
         self.redis = try RedisSettings(options: options.redis, settings: settings, warnings: &self.warnings)

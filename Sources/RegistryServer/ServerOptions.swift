@@ -32,6 +32,15 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("heartbeat-interval"), help: help("Heartbeat interval relays are expected to use; advisory.", "1s", "heartbeat-interval"))
     public var heartbeatInterval: String?
 
+    @Option(
+        name: .customLong("outage-grace-max"),
+        help: help(
+            "The most a store outage (or a stall of this process, on the memory backend) extends the deadlines of relays and agents live when it began; 0 turns outage grace off.",
+            "the relay TTL", "outage-grace-max"
+        )
+    )
+    public var outageGraceMax: String?
+
     @Option(name: .customLong("shutdown-timeout"), help: help("How long a graceful shutdown may drain in-flight calls.", "30s", "shutdown-timeout"))
     public var shutdownTimeout: String?
 

@@ -13,7 +13,8 @@ extension BackendFactory {
             database: settings.database,
             poolSize: settings.poolSize,
             timeout: settings.timeout,
-            keyPrefix: settings.keyPrefix
+            keyPrefix: settings.keyPrefix,
+            outageGraceMax: configuration.outageGraceMax
         )
         do {
             return try RedisBackend(configuration: redisConfiguration, ttl: configuration.ttl, limits: configuration.limits, logger: logger)

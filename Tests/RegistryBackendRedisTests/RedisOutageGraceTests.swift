@@ -1,0 +1,129 @@
+import Foundation
+import GRPCCore
+import RegistryClient
+import RegistryCore
+import RegistryTestKit
+import Testing
+
+/// Outage grace on a real redis-server that these tests pause (SIGSTOP) for longer than
+/// the TTLs. The pause is the fault under test, so it takes real time: TTLs of 1 s and a
+/// 2.5 s pause keep each test under 10 s.
+@Suite("Outage grace on Redis", .timeLimit(.minutes(2)))
+struct RedisOutageGraceTests {
+    static let ttl = ["--relay-ttl", "1s", "--agent-ttl", "1s", "--redis-timeout", "300ms"]
+
+    /// What the fleet saw after Redis came back.
+    struct Outcome {
+        var notFound = 0
+        var unavailableDuringPause = 0
+    }
+
+    /// Registers relay-a with drone-1 and relay-gone with drone-9, then keeps relay-a and
+    /// drone-1 heartbeating every 200 ms (as a fleet would) through a `pause` of Redis;
+    /// relay-gone stops heartbeating when the pause starts. Returns what relay-a saw
+    /// right after the resume.
+    func pauseRedis(
+        for pause: Duration,
+        graceMax: String,
+        _ afterResume: (RegistryClient, ContinuousClock.Instant) async throws -> Void = { _, _ in }
+    ) async throws -> Outcome {
+        let redis = try await RedisServer.start()
+        defer {
+            redis.signal(SIGCONT)
+            Task { await redis.stop() }
+        }
+        let registry = try await RegistryProcess.start(
+            redisPort: redis.port,
+            keyPrefix: "grace:",
+            Self.ttl + ["--outage-grace-max", graceMax]
+        )
+        defer { registry.process.signal(SIGKILL) }
+        var outcome = Outcome()
+        try await registry.withClients { client, health in
+            try await eventually("SERVING") { try await health.status() == .serving }
+            try await client.registerRelay(id: "relay-a", address: "10.0.0.1", grpcPort: 7000)
+            try await client.registerAgent(id: "drone-1", relayID: "relay-a")
+            try await client.registerRelay(id: "relay-gone", address: "10.0.0.2", grpcPort: 7000)
+            try await client.registerAgent(id: "drone-9", relayID: "relay-gone")
+
+            redis.signal(SIGSTOP)
+            let pauseEnds = ContinuousClock.now + pause
+            while ContinuousClock.now < pauseEnds {
+                do {
+                    try await client.heartbeatRelay(id: "relay-a")
+                } catch let error as RPCError where error.code == .unavailable {
+                    outcome.unavailableDuringPause += 1
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            redis.signal(SIGCONT)
+            let resumed = ContinuousClock.now
+            // The fleet's first heartbeats after the resume: retried while UNAVAILABLE
+            // (the connection may still be recovering), counted when NOT_FOUND.
+            for call in [
+                { try await client.heartbeatRelay(id: "relay-a") },
+                { try await client.heartbeatAgent(id: "drone-1", relayID: "relay-a") },
+            ] as [@Sendable () async throws -> Void] {
+                while true {
+                    do {
+                        try await call()
+                        break
+                    } catch let error as RPCError where error.code == .unavailable {
+                        try await Task.sleep(for: .milliseconds(50))
+                    } catch let error as RPCError where error.code == .notFound {
+                        outcome.notFound += 1
+                        break
+                    }
+                }
+            }
+            try await afterResume(client, resumed)
+        }
+        _ = try await registry.stop()
+        return outcome
+    }
+
+    @Test("a Redis pause longer than the TTLs expires nobody who kept heartbeating: 0 NOT_FOUND after the resume")
+    func pauseWithGrace() async throws {
+        let outcome = try await self.pauseRedis(for: .milliseconds(2_500), graceMax: "5s") { client, _ async throws in
+            let placement = try await client.placement(of: "drone-1").placement
+            #expect(placement.relayID.rawValue == "relay-a")
+        }
+        #expect(outcome.unavailableDuringPause > 0, "the pause must have been seen")
+        #expect(outcome.notFound == 0)
+    }
+
+    @Test("without grace (--outage-grace-max 0) the same pause expires the fleet: the test above can fail")
+    func pauseWithoutGrace() async throws {
+        let outcome = try await self.pauseRedis(for: .milliseconds(2_500), graceMax: "0")
+        #expect(outcome.notFound == 2)
+    }
+
+    @Test("a relay that stopped for good during the outage is gone no later than its deadline plus the grace bound")
+    func deadRelayExpiresAtMostGraceLate() async throws {
+        // relay-gone's deadline is about 1 s after its registration; grace extends it by at
+        // most 1.5 s, to about when the 2.5 s pause ends. Unbounded grace (the whole 2.5 s)
+        // would keep it listed until about 1 s after the resume.
+        _ = try await self.pauseRedis(for: .milliseconds(2_500), graceMax: "1500ms") { client, resumed async throws in
+            try await Task.sleep(until: resumed + .milliseconds(300), clock: .continuous)
+            let relays = try await client.listRelays().entries.map(\.id.rawValue)
+            #expect(!relays.contains("relay-gone"), "\(relays)")
+            await #expect(throws: RPCError.self) { try await client.placement(of: "drone-9") }
+        }
+    }
+
+    @Test("a quiet fleet is not an outage: with Redis reachable and no calls, entries expire on time")
+    func quietFleetExpires() async throws {
+        let redis = try await RedisServer.start()
+        defer { Task { await redis.stop() } }
+        let registry = try await RegistryProcess.start(redisPort: redis.port, keyPrefix: "quiet:", Self.ttl + ["--outage-grace-max", "5s"])
+        defer { registry.process.signal(SIGKILL) }
+        try await registry.withClients { client, health in
+            try await eventually("SERVING") { try await health.status() == .serving }
+            try await client.registerRelay(id: "relay-q", address: "10.0.0.1", grpcPort: 7000)
+            let registered = ContinuousClock.now
+            // Nothing calls for longer than the TTL: without an outage, no grace.
+            try await Task.sleep(until: registered + .milliseconds(1_300), clock: .continuous)
+            #expect(try await client.listRelays().entries.isEmpty)
+        }
+    }
+}
