@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "RegistryCore",
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -243,7 +244,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryCoreTests",
-            dependencies: ["RegistryCore", "RegistryTestKit"],
+            dependencies: ["RegistryCore", "RegistryBackendMemory", "RegistryTestKit"],
             swiftSettings: testSettings
         ),
         .testTarget(

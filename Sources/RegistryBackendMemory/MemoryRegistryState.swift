@@ -7,7 +7,8 @@ import RegistryCore
 /// - every agent is in the `agents` set of the relay it is placed on, and that relay is
 ///   stored (agents of a relay are removed with it);
 /// - the two expiry indexes hold exactly the stored relays and agents, at their deadlines
-///   (last heartbeat + TTL);
+///   (last heartbeat + TTL + grace extension, see ``applyOutageGrace(startedAt:grace:)``);
+/// - a grace extension is zero from the entry's last renewal until an outage ends;
 /// - the two ID-ordered indexes hold exactly the stored relays and agents (for paging).
 ///
 /// A relay's agents all belong to its current incarnation: when an expired relay is
@@ -18,6 +19,8 @@ struct MemoryRegistryState {
         var endpoint: RelayEndpoint
         var lastHeartbeat: Int64
         var incarnation: UInt64
+        /// Time added to the deadline by outages since the last renewal (milliseconds).
+        var graceExtension: Int64 = 0
         /// The agents placed on this relay, in ID order (the per-relay index).
         var agents = SortedIDIndex<AgentID>()
     }
@@ -25,6 +28,8 @@ struct MemoryRegistryState {
     struct AgentRecord {
         var relayID: RelayID
         var lastHeartbeat: Int64
+        /// Time added to the deadline by outages since the last renewal (milliseconds).
+        var graceExtension: Int64 = 0
     }
 
     let relayTTL: Int64
@@ -50,12 +55,23 @@ struct MemoryRegistryState {
 
     // MARK: Liveness
 
+    /// The first instant at which the relay is no longer live.
+    private func deadline(_ relay: RelayRecord) -> Int64 {
+        relay.lastHeartbeat + self.relayTTL + relay.graceExtension
+    }
+
+    /// The first instant at which the agent is no longer live on its own account (its relay
+    /// may expire first).
+    private func deadline(_ agent: AgentRecord) -> Int64 {
+        agent.lastHeartbeat + self.agentTTL + agent.graceExtension
+    }
+
     private func isLive(_ relay: RelayRecord, now: Int64) -> Bool {
-        now < relay.lastHeartbeat + self.relayTTL
+        now < self.deadline(relay)
     }
 
     private func isLive(_ agent: AgentRecord, now: Int64) -> Bool {
-        guard now < agent.lastHeartbeat + self.agentTTL, let relay = self.relays[agent.relayID] else {
+        guard now < self.deadline(agent), let relay = self.relays[agent.relayID] else {
             return false
         }
         return self.isLive(relay, now: now)
@@ -68,9 +84,10 @@ struct MemoryRegistryState {
         var outcome = RelayRegistrationResult.Outcome.created
         if let existing = self.relays[id] {
             if self.isLive(existing, now: now) {
-                self.relayExpiry.update(id, from: existing.lastHeartbeat + self.relayTTL, to: now + self.relayTTL)
+                self.relayExpiry.update(id, from: self.deadline(existing), to: now + self.relayTTL)
                 self.relays[id]?.endpoint = registration.endpoint
                 self.relays[id]?.lastHeartbeat = now
+                self.relays[id]?.graceExtension = 0
                 return RelayRegistrationResult(relay: self.relay(id, registration.endpoint, now), outcome: .renewed)
             }
             // The previous incarnation expired: it and its agents go, and this one starts empty.
@@ -93,8 +110,9 @@ struct MemoryRegistryState {
         guard let existing = self.relays[id], self.isLive(existing, now: now) else {
             throw .notFound("relay \(id) is not registered or has expired; register it again")
         }
-        self.relayExpiry.update(id, from: existing.lastHeartbeat + self.relayTTL, to: now + self.relayTTL)
+        self.relayExpiry.update(id, from: self.deadline(existing), to: now + self.relayTTL)
         self.relays[id]?.lastHeartbeat = now
+        self.relays[id]?.graceExtension = 0
         return self.relay(id, existing.endpoint, now)
     }
 
@@ -126,7 +144,7 @@ struct MemoryRegistryState {
                 }
                 self.relays[existing.relayID]?.agents.remove(id)
             }
-            self.agentExpiry.update(id, from: existing.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+            self.agentExpiry.update(id, from: self.deadline(existing), to: now + self.agentTTL)
         } else {
             if self.agents.count >= self.limits.maxAgents {
                 _ = self.removeExpired(now: now, limit: .max)
@@ -150,8 +168,9 @@ struct MemoryRegistryState {
         if let expectedRelayID, expectedRelayID != existing.relayID {
             throw .notFound("agent \(id) is not placed on relay \(expectedRelayID); it is on relay \(existing.relayID)")
         }
-        self.agentExpiry.update(id, from: existing.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+        self.agentExpiry.update(id, from: self.deadline(existing), to: now + self.agentTTL)
         self.agents[id]?.lastHeartbeat = now
+        self.agents[id]?.graceExtension = 0
         return AgentPlacement(agentID: id, relayID: existing.relayID, lastUpdated: UnixMilliseconds(now))
     }
 
@@ -172,7 +191,7 @@ struct MemoryRegistryState {
         }
         var live: [Agent] = []
         live.reserveCapacity(self.agents.count)
-        for (id, agent) in self.agents where now < agent.lastHeartbeat + self.agentTTL && liveRelays.contains(agent.relayID) {
+        for (id, agent) in self.agents where now < self.deadline(agent) && liveRelays.contains(agent.relayID) {
             live.append(Agent(id: id, relayID: agent.relayID, lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat)))
         }
         return live
@@ -188,7 +207,7 @@ struct MemoryRegistryState {
             guard let record = self.relays[id] else { continue }
             if self.isLive(record, now: now) {
                 // Cannot happen while the index mirrors the records; keep the relay rather than lose it.
-                self.relayExpiry.insert(id, deadline: record.lastHeartbeat + self.relayTTL)
+                self.relayExpiry.insert(id, deadline: self.deadline(record))
                 continue
             }
             report.agentsRemoved += record.agents.count
@@ -197,8 +216,8 @@ struct MemoryRegistryState {
         }
         while report.total < limit, let id = self.agentExpiry.popExpired(now: now) {
             guard let record = self.agents[id] else { continue }
-            if now < record.lastHeartbeat + self.agentTTL {
-                self.agentExpiry.insert(id, deadline: record.lastHeartbeat + self.agentTTL)
+            if now < self.deadline(record) {
+                self.agentExpiry.insert(id, deadline: self.deadline(record))
                 continue
             }
             self.agents.removeValue(forKey: id)
@@ -212,14 +231,40 @@ struct MemoryRegistryState {
     /// Removes a relay and every agent placed on it.
     private mutating func removeRelay(_ id: RelayID) {
         guard let record = self.relays.removeValue(forKey: id) else { return }
-        self.relayExpiry.remove(id, deadline: record.lastHeartbeat + self.relayTTL)
+        self.relayExpiry.remove(id, deadline: self.deadline(record))
         self.relayOrder.remove(id)
         record.agents.forEach(after: nil) { agentID in
             if let agent = self.agents.removeValue(forKey: agentID) {
-                self.agentExpiry.remove(agentID, deadline: agent.lastHeartbeat + self.agentTTL)
+                self.agentExpiry.remove(agentID, deadline: self.deadline(agent))
                 self.agentOrder.remove(agentID)
             }
             return true
+        }
+    }
+
+    // MARK: Outage grace
+
+    /// Gives back time lost to an outage: every relay and agent live at `start` gets its
+    /// deadline moved `grace` milliseconds later. Entries already expired at `start` stay
+    /// expired; an agent counts as live only if its relay is too. Reported heartbeats do
+    /// not change, and the next renewal drops the extension. O(stored entries).
+    mutating func applyOutageGrace(startedAt start: Int64, grace: Int64) {
+        guard grace > 0 else { return }
+        // Extensions only push deadlines later, so judging relays before or after their own
+        // extension gives the same answer.
+        for index in self.agents.indices {
+            let (id, agent) = self.agents[index]
+            guard start < self.deadline(agent), let relay = self.relays[agent.relayID], start < self.deadline(relay) else {
+                continue
+            }
+            self.agentExpiry.update(id, from: self.deadline(agent), to: self.deadline(agent) + grace)
+            self.agents.values[index].graceExtension += grace
+        }
+        for index in self.relays.indices {
+            let (id, relay) = self.relays[index]
+            guard start < self.deadline(relay) else { continue }
+            self.relayExpiry.update(id, from: self.deadline(relay), to: self.deadline(relay) + grace)
+            self.relays.values[index].graceExtension += grace
         }
     }
 
@@ -243,7 +288,7 @@ struct MemoryRegistryState {
         } else {
             _ = try self.heartbeatRelay(id, now: now)
         }
-        guard let incarnation = self.relays[id]?.incarnation else {
+        guard let relayRecord = self.relays[id] else {
             throw .internalError("relay \(id) vanished during its own sync")
         }
         var lost: [LostAgent] = []
@@ -263,28 +308,29 @@ struct MemoryRegistryState {
                 lost.append(LostAgent(agentID: agentID, reason: .placedElsewhere(current: agent.relayID)))
                 continue
             }
-            self.agentExpiry.update(agentID, from: agent.lastHeartbeat + self.agentTTL, to: now + self.agentTTL)
+            self.agentExpiry.update(agentID, from: self.deadline(agent), to: now + self.agentTTL)
             self.agents[agentID]?.lastHeartbeat = now
+            self.agents[agentID]?.graceExtension = 0
         }
         return RelaySyncResult(
-            incarnation: RelayIncarnation(incarnation),
+            incarnation: RelayIncarnation(relayRecord.incarnation),
             relayStarted: started,
             lost: lost,
-            relayExpires: UnixMilliseconds(now + self.relayTTL),
+            relayExpires: UnixMilliseconds(self.deadline(relayRecord)),
             now: UnixMilliseconds(now)
         )
     }
 
     /// A live agent's placement as the fleet API reports it, or nil.
     func fleetPlacement(of id: AgentID, now: Int64) -> FleetPlacement? {
-        guard let agent = self.agents[id], now < agent.lastHeartbeat + self.agentTTL,
+        guard let agent = self.agents[id], now < self.deadline(agent),
               let relay = self.relays[agent.relayID], self.isLive(relay, now: now)
         else { return nil }
         return FleetPlacement(
             agentID: id,
             relayID: agent.relayID,
             lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat),
-            expires: UnixMilliseconds(min(agent.lastHeartbeat + self.agentTTL, relay.lastHeartbeat + self.relayTTL)),
+            expires: UnixMilliseconds(min(self.deadline(agent), self.deadline(relay))),
             relayIncarnation: RelayIncarnation(relay.incarnation)
         )
     }
@@ -339,7 +385,7 @@ struct MemoryRegistryState {
             }
             var agentCount = 0
             relay.agents.forEach(after: nil) { agentID in
-                if let agent = self.agents[agentID], now < agent.lastHeartbeat + self.agentTTL {
+                if let agent = self.agents[agentID], now < self.deadline(agent) {
                     agentCount += 1
                 }
                 return true
@@ -347,7 +393,7 @@ struct MemoryRegistryState {
             entries.append(
                 RelayStatus(
                     relay: self.relay(id, relay.endpoint, relay.lastHeartbeat),
-                    expires: UnixMilliseconds(relay.lastHeartbeat + self.relayTTL),
+                    expires: UnixMilliseconds(self.deadline(relay)),
                     incarnation: RelayIncarnation(relay.incarnation),
                     agentCount: agentCount
                 )

@@ -8,7 +8,7 @@ enum BackendFactory {
     static func make(_ configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) -> any RegistryBackend {
         switch configuration.backend {
         case .memory:
-            MemoryBackend(ttl: configuration.ttl, limits: configuration.limits)
+            MemoryBackend(ttl: configuration.ttl, limits: configuration.limits, outageGraceMax: configuration.outageGraceMax, logger: logger)
         case .redis:
             try Self.makeRedis(configuration, logger: logger)
         case .etcd:
