@@ -86,7 +86,8 @@ extension RedisBackend {
         self.outages.recordFailure(startedAt: started)
         let status = HealthReporter.Status.notServing(reason: "\(self.peer) is unreachable")
         guard self.health.status != status else { return }
-        self.health.report(status)
+        let elapsed = ContinuousClock.now - started
+        self.health.report(status, since: UnixMilliseconds(SystemWallClock().now().rawValue - elapsed.wholeMilliseconds))
         self.logger.error(
             "redis is unreachable; requests fail with UNAVAILABLE until it answers again",
             metadata: ["redis": "\(self.peer)", "error": "\(reason)"]

@@ -116,6 +116,9 @@ public struct ResponseTiming: Sendable, Hashable {
     public var relayTTL: Duration?
     public var agentTTL: Duration?
     public var asOf: UnixMilliseconds?
+    /// Set when the answer came from the server's last confirmed state because its store
+    /// was unreachable: how old that state is.
+    public var staleAge: Duration?
 
     init(_ metadata: Metadata) {
         func integer(_ key: String) -> Int64? {
@@ -124,5 +127,8 @@ public struct ResponseTiming: Sendable, Hashable {
         self.relayTTL = integer(ResponseMetadataKeys.relayTTL).map { .milliseconds($0) }
         self.agentTTL = integer(ResponseMetadataKeys.agentTTL).map { .milliseconds($0) }
         self.asOf = integer(ResponseMetadataKeys.asOf).map(UnixMilliseconds.init)
+        if metadata[stringValues: ResponseMetadataKeys.stale].contains("true") {
+            self.staleAge = .milliseconds(integer(ResponseMetadataKeys.staleAge) ?? 0)
+        }
     }
 }

@@ -15,6 +15,8 @@ public final class HealthReporter: Sendable {
 
     private struct State {
         var status: Status
+        /// When the status last turned from serving to not serving.
+        var notServingSince: UnixMilliseconds?
         var finished = false
         var watchers: [Int: AsyncStream<Status>.Continuation] = [:]
         var nextWatcher = 0
@@ -31,11 +33,20 @@ public final class HealthReporter: Sendable {
         self.state.withLock { $0.status }
     }
 
-    /// Sets the status, notifying watchers when it changed.
-    public func report(_ status: Status) {
+    /// Since when the component has not been serving (system time), nil while serving.
+    public var notServingSince: UnixMilliseconds? {
+        self.state.withLock { $0.status.isServing ? nil : $0.notServingSince }
+    }
+
+    /// Sets the status, notifying watchers when it changed. `since`: when the failure that
+    /// makes it not serving began (default: now).
+    public func report(_ status: Status, since: UnixMilliseconds? = nil) {
         // Yielding under the lock keeps every watcher's view in the order of the reports.
         self.state.withLock { state in
             guard state.status != status else { return }
+            if state.status.isServing || state.notServingSince == nil {
+                state.notServingSince = status.isServing ? nil : (since ?? SystemWallClock().now())
+            }
             state.status = status
             for watcher in state.watchers.values {
                 watcher.yield(status)

@@ -9,10 +9,14 @@ public import Logging
 public struct Registry: Sendable {
     /// The storage in use.
     public let backend: any RegistryBackend
+    /// What this replica confirmed, for placement reads through a store outage; nil
+    /// when stale reads are off.
+    public let staleReads: StaleReadCache?
     private let logger: Logger
 
-    public init(backend: any RegistryBackend, logger: Logger) {
+    public init(backend: any RegistryBackend, staleReads: StaleReadCache? = nil, logger: Logger) {
         self.backend = backend
+        self.staleReads = staleReads
         self.logger = logger
     }
 
@@ -24,6 +28,7 @@ public struct Registry: Sendable {
         let result = try await self.guarded("register relay") {
             try await self.backend.registerRelay(registration)
         }
+        self.staleReads?.confirm(relay: result.relay.id, deadline: UnixMilliseconds(result.relay.lastHeartbeat.rawValue + self.ttl.relayTTLMilliseconds))
         switch result.outcome {
         case .created:
             self.logger.info("relay registered", metadata: self.metadata(result.relay))
@@ -37,9 +42,11 @@ public struct Registry: Sendable {
 
     /// Renews a live relay. See ``RegistryBackend/heartbeatRelay(_:)``.
     public func heartbeatRelay(_ id: RelayID) async throws -> Relay {
-        try await self.guarded("heartbeat relay") {
+        let relay = try await self.guarded("heartbeat relay") {
             try await self.backend.heartbeatRelay(id)
         }
+        self.staleReads?.confirm(relay: id, deadline: UnixMilliseconds(relay.lastHeartbeat.rawValue + self.ttl.relayTTLMilliseconds))
+        return relay
     }
 
     /// Live relays sorted by ID.
@@ -51,9 +58,10 @@ public struct Registry: Sendable {
 
     /// Places an agent on a live relay. See ``RegistryBackend/registerAgent(_:on:)``.
     public func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult {
-        let result = try await self.guarded("register agent") {
+        let result = try await self.guarded("register agent", forgetting: [id]) {
             try await self.backend.registerAgent(id, on: relayID)
         }
+        self.staleReads?.confirm(agents: [id], on: relayID, lastHeartbeat: result.placement.lastUpdated)
         if let previous = result.previousRelayID {
             self.logger.info(
                 "agent moved between relays",
@@ -67,9 +75,11 @@ public struct Registry: Sendable {
 
     /// Renews a live agent. See ``RegistryBackend/heartbeatAgent(_:expectedRelayID:)``.
     public func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement {
-        try await self.guarded("heartbeat agent") {
+        let placement = try await self.guarded("heartbeat agent", forgetting: [id]) {
             try await self.backend.heartbeatAgent(id, expectedRelayID: expectedRelayID)
         }
+        self.staleReads?.confirm(agents: [id], on: placement.relayID, lastHeartbeat: placement.lastUpdated)
+        return placement
     }
 
     /// Live agents sorted by ID.
@@ -81,8 +91,22 @@ public struct Registry: Sendable {
 
     /// The placement of a live agent.
     public func placement(of id: AgentID) async throws -> AgentPlacement {
-        try await self.guarded("get agent placement") {
+        let placement = try await self.guarded("get agent placement", forgetting: [id]) {
             try await self.backend.placement(of: id)
+        }
+        self.staleReads?.confirm(agents: [id], on: placement.relayID, lastHeartbeat: placement.lastUpdated)
+        return placement
+    }
+
+    /// The placement of a live agent; while the store is unreachable, the one this
+    /// replica last confirmed, if it would still be live under the outage-grace rule,
+    /// with its age (docs/degraded-operation.md).
+    public func placementAllowingStale(of id: AgentID) async throws -> (placement: AgentPlacement, staleAge: Duration?) {
+        do {
+            return (try await self.placement(of: id), nil)
+        } catch let error as RegistryError where error.code == .unavailable {
+            guard let answer = self.staleReads?.placement(of: id) else { throw error }
+            return (answer.value, answer.age)
         }
     }
 
@@ -92,6 +116,13 @@ public struct Registry: Sendable {
     public func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
         let result = try await self.guarded("sync relay") {
             try await self.backend.syncRelay(sync)
+        }
+        if let cache = self.staleReads {
+            cache.confirm(relay: sync.relayID, deadline: result.relayExpires, incarnation: result.incarnation)
+            let lost = Set(result.lost.map(\.agentID))
+            cache.forget(agents: lost)
+            let kept = (sync.place + sync.renew).filter { !lost.contains($0) }
+            cache.confirm(agents: kept, on: sync.relayID, lastHeartbeat: result.now)
         }
         if result.relayStarted {
             self.logger.info(
@@ -107,8 +138,28 @@ public struct Registry: Sendable {
 
     /// Placements of live agents among `ids`. See ``RegistryBackend/placements(of:)``.
     public func placements(of ids: [AgentID]) async throws -> PlacementLookup {
-        try await self.guarded("get placements") {
+        let lookup = try await self.guarded("get placements") {
             try await self.backend.placements(of: ids)
+        }
+        if let cache = self.staleReads {
+            cache.forget(agents: lookup.missing)
+            for placement in lookup.placements {
+                cache.confirm(relay: placement.relayID, deadline: placement.expires, incarnation: placement.relayIncarnation)
+                cache.confirm(agents: [placement.agentID], on: placement.relayID, lastHeartbeat: placement.lastHeartbeat, deadline: placement.expires)
+            }
+        }
+        return lookup
+    }
+
+    /// Placements of live agents among `ids`; while the store is unreachable, answered
+    /// from what this replica last confirmed when it can vouch for every one, with the
+    /// oldest answer's age (docs/degraded-operation.md).
+    public func placementsAllowingStale(of ids: [AgentID]) async throws -> (lookup: PlacementLookup, staleAge: Duration?) {
+        do {
+            return (try await self.placements(of: ids), nil)
+        } catch let error as RegistryError where error.code == .unavailable {
+            guard let answer = self.staleReads?.placements(of: ids) else { throw error }
+            return (answer.value, answer.age)
         }
     }
 
@@ -126,14 +177,30 @@ public struct Registry: Sendable {
         }
     }
 
-    /// Runs a backend operation, letting only `RegistryError` and `CancellationError` out.
+    /// Runs a backend operation, letting only `RegistryError` and `CancellationError` out,
+    /// and tells the stale-read cache whether the store answered; a NOT_FOUND forgets
+    /// the agents in `forgetting`.
     private func guarded<Result>(
         _ operation: String,
+        forgetting agents: [AgentID] = [],
         _ body: () async throws -> Result
     ) async throws -> Result {
+        let started = self.staleReads?.now()
         do {
-            return try await body()
+            let result = try await body()
+            self.staleReads?.storeAnswered()
+            return result
         } catch let error as RegistryError {
+            if let cache = self.staleReads, let started {
+                switch error.code {
+                case .unavailable:
+                    // The backend's own failed checks may have seen the outage earlier.
+                    let since = self.backend.health.notServingSince.map { min($0, started) } ?? started
+                    cache.storeFailed(startedAt: since)
+                case .notFound: cache.forget(agents: agents)
+                default: break
+                }
+            }
             throw error
         } catch let error as CancellationError {
             throw error

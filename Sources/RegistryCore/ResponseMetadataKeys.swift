@@ -9,4 +9,9 @@ public enum ResponseMetadataKeys {
     public static let agentTTL = "aero-arc-agent-ttl-ms"
     /// The registry time (Unix milliseconds) at which the response's liveness was evaluated.
     public static let asOf = "aero-arc-as-of-unix-ms"
+    /// `true` on a placement answered from what this replica last confirmed, because the
+    /// store could not be reached (docs/degraded-operation.md).
+    public static let stale = "aero-arc-stale"
+    /// How long ago the stale answer was confirmed, in milliseconds.
+    public static let staleAge = "aero-arc-stale-age-ms"
 }

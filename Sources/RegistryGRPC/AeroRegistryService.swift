@@ -69,10 +69,12 @@ public struct AeroRegistryService: Aeroarc_Registry_V1_AeroRegistry.ServiceProto
         request: ServerRequest<Aeroarc_Registry_V1_GetAgentPlacementRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Aeroarc_Registry_V1_GetAgentPlacementResponse> {
-        let placement = try await self.registry.placement(of: try request.message.id())
+        let (placement, staleAge) = try await self.registry.placementAllowingStale(of: try request.message.id())
         var response = Aeroarc_Registry_V1_GetAgentPlacementResponse()
         response.placement = Aeroarc_Registry_V1_AgentPlacement(placement)
-        return ServerResponse(message: response, metadata: self.metadata(asOf: nil))
+        var metadata = self.metadata(asOf: nil)
+        metadata.addStaleness(staleAge)
+        return ServerResponse(message: response, metadata: metadata)
     }
 
     /// TTLs, and the time liveness was evaluated at, for tools that show time left.
@@ -85,5 +87,14 @@ public struct AeroRegistryService: Aeroarc_Registry_V1_AeroRegistry.ServiceProto
             metadata.addString("\(asOf.rawValue)", forKey: ResponseMetadataKeys.asOf)
         }
         return metadata
+    }
+}
+
+extension Metadata {
+    /// Marks an answer given from a replica's last confirmed state.
+    mutating func addStaleness(_ age: Duration?) {
+        guard let age else { return }
+        self.addString("true", forKey: ResponseMetadataKeys.stale)
+        self.addString("\(age.wholeMilliseconds)", forKey: ResponseMetadataKeys.staleAge)
     }
 }

@@ -36,12 +36,14 @@ public struct FleetRegistryService: Aeroarc_Registry_Fleet_V1_FleetRegistry.Serv
         request: ServerRequest<Aeroarc_Registry_Fleet_V1_GetPlacementsRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Aeroarc_Registry_Fleet_V1_GetPlacementsResponse> {
-        let lookup = try await self.registry.placements(of: try request.message.ids())
+        let (lookup, staleAge) = try await self.registry.placementsAllowingStale(of: try request.message.ids())
         var response = Aeroarc_Registry_Fleet_V1_GetPlacementsResponse()
         response.placements = lookup.placements.map(Aeroarc_Registry_Fleet_V1_Placement.init)
         response.missingAgentIds = lookup.missing.map(\.rawValue)
         response.asOfUnixMs = lookup.asOf.rawValue
-        return ServerResponse(message: response)
+        var metadata: Metadata = [:]
+        metadata.addStaleness(staleAge)
+        return ServerResponse(message: response, metadata: metadata)
     }
 
     public func listPlacements(

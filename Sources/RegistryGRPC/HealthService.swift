@@ -7,10 +7,15 @@ import SwiftProtobuf
 /// The standard gRPC health service (`grpc.health.v1.Health`), so load balancers,
 /// Kubernetes probes and grpc_health_probe can ask whether the registry can serve.
 ///
-/// The server as a whole ("") and the `aeroarc.registry.v1.AeroRegistry` service are
-/// SERVING while the backend reports serving, NOT_SERVING while it does not (e.g. its
-/// store is unreachable), and NOT_SERVING from the start of graceful shutdown, when every
-/// Watch stream gets that last status and ends, so draining is not held up by watchers.
+/// The store's own service, `aeroarc.registry.v1.AeroRegistry.store`, is SERVING while
+/// the backend reports serving and NOT_SERVING while its store is unreachable: the one to
+/// alert on. The server as a whole ("") and the registry services follow the store too,
+/// unless the registry serves through a store outage (stale reads, see
+/// docs/degraded-operation.md): then, once the store has been reached, they stay SERVING
+/// through its outages, so that load balancers and readiness probes do not pull every
+/// replica at once for a shared store's outage. Every service is NOT_SERVING from the
+/// start of graceful shutdown, when every Watch stream gets that last status and ends, so
+/// draining is not held up by watchers.
 ///
 /// Run it as a service after the gRPC server in the service group, so it shuts down first.
 public final class HealthService: Sendable {
@@ -18,25 +23,37 @@ public final class HealthService: Sendable {
     public let serviceNames: Set<String>
     private let backendHealth: HealthReporter
     private let serverHealth: HealthReporter
+    private let storeHealth: HealthReporter
+    private let servesThroughStoreOutage: Bool
 
     public init(
         backendHealth: HealthReporter,
+        servesThroughStoreOutage: Bool = false,
         serviceNames: Set<String> = ["", AeroRegistryService.serviceName, FleetRegistryService.serviceName]
     ) {
         self.backendHealth = backendHealth
         self.serverHealth = HealthReporter(backendHealth.status)
-        self.serviceNames = serviceNames
+        self.storeHealth = HealthReporter(backendHealth.status)
+        self.servesThroughStoreOutage = servesThroughStoreOutage
+        self.serviceNames = serviceNames.union([Self.storeServiceName])
     }
 
     /// The status the server reports now.
     public var status: HealthReporter.Status {
         self.serverHealth.status
     }
+
+    /// The reporter behind a service name.
+    private func reporter(for service: String) -> HealthReporter {
+        service == Self.storeServiceName ? self.storeHealth : self.serverHealth
+    }
 }
 
 extension HealthService {
     /// The fully qualified name of the health service.
     public static let protocolServiceName = Grpc_Health_V1_Health.descriptor.fullyQualifiedService
+    /// The health service name of the registry's store, for alerting.
+    public static let storeServiceName = AeroRegistryService.serviceName + ".store"
 }
 
 extension AeroRegistryService {
@@ -53,11 +70,16 @@ extension HealthService: Service {
     /// Follows the backend's health until graceful shutdown, then reports NOT_SERVING and
     /// ends every watch.
     public func run() async throws {
+        var reachedStore = false
         for await status in self.backendHealth.updates().cancelOnGracefulShutdown() {
-            self.serverHealth.report(status)
+            self.storeHealth.report(status)
+            reachedStore = reachedStore || status.isServing
+            self.serverHealth.report(self.servesThroughStoreOutage && reachedStore ? .serving : status)
         }
-        self.serverHealth.report(.notServing(reason: "shutting down"))
-        self.serverHealth.finish()
+        for reporter in [self.serverHealth, self.storeHealth] {
+            reporter.report(.notServing(reason: "shutting down"))
+            reporter.finish()
+        }
     }
 }
 
@@ -69,7 +91,7 @@ extension HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         guard self.serviceNames.contains(request.service) else {
             throw RPCError(code: .notFound, message: "unknown service '\(request.service)'")
         }
-        return .init(self.serverHealth.status)
+        return .init(self.reporter(for: request.service).status)
     }
 
     public func watch(
@@ -81,7 +103,7 @@ extension HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         if !known {
             try await response.write(.with { $0.status = .serviceUnknown })
         }
-        let updates = self.serverHealth.updates()
+        let updates = self.reporter(for: request.service).updates()
         try await withRPCCancellationHandler {
             var last: Grpc_Health_V1_HealthCheckResponse.ServingStatus?
             for await status in updates where known {

@@ -36,7 +36,12 @@ public struct RegistryApplication: Sendable {
         handleSignals: Bool = false
     ) throws {
         self.configuration = configuration
-        let registry = Registry(backend: backend, logger: logger)
+        // The memory backend is never unreachable: nothing to cache for.
+        let staleReads =
+            configuration.staleReads && configuration.backend != .memory
+            ? StaleReadCache(ttl: backend.ttl, graceMax: configuration.outageGraceMax, capacity: configuration.limits.maxAgents)
+            : nil
+        let registry = Registry(backend: backend, staleReads: staleReads, logger: logger)
 
         guard let listenAddress = ListenAddress(configuration.listenAddress) else {
             throw ConfigurationError("invalid listen address '\(configuration.listenAddress)'")
@@ -56,7 +61,7 @@ public struct RegistryApplication: Sendable {
             config: configuration.grpc.transportConfig
         )
 
-        let health = HealthService(backendHealth: backend.health)
+        let health = HealthService(backendHealth: backend.health, servesThroughStoreOutage: staleReads != nil)
         let registryService = AeroRegistryService(registry: registry)
         let fleetService = FleetRegistryService(registry: registry, heartbeatInterval: configuration.heartbeatInterval)
         let reflection = try ReflectionService(

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(1)
     /// The most an outage extends deadlines (docs/degraded-operation.md); zero is off.
     public var outageGraceMax: Duration = TTLPolicy.defaultTTL
+    /// Placement reads answered from this replica's last confirmed state during an outage.
+    public var staleReads = true
     public var redis = RedisSettings()
     public var etcd = EtcdSettings()
     public var consul = ConsulSettings()
@@ -94,6 +96,8 @@ public struct ServerConfiguration: Sendable {
         self.outageGraceMax = try settings.duration(
             "outage-grace-max", options.outageGraceMax, default: relayTTL, range: .zero ... .seconds(24 * 3600)
         )
+
+        self.staleReads = try settings.boolean("stale-reads", options.staleReads, default: true)
 
         self.grpc = try GRPCSettings(options: options.grpc, settings: settings)
         self.redis = try RedisSettings(options: options.redis, settings: settings, warnings: &self.warnings)

@@ -32,6 +32,15 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("heartbeat-interval"), help: help("Heartbeat interval relays are expected to use; advisory.", "1s", "heartbeat-interval"))
     public var heartbeatInterval: String?
 
+    @Flag(
+        name: .customLong("stale-reads"), inversion: .prefixedNo,
+        help: help(
+            "While the store is unreachable, answer placement reads from what this replica last confirmed (flagged stale), and keep the overall health SERVING.",
+            "true", "stale-reads"
+        )
+    )
+    public var staleReads: Bool?
+
     @Option(
         name: .customLong("outage-grace-max"),
         help: help(
@@ -74,7 +83,7 @@ public struct ServerOptions: ParsableArguments {
     public init() {}
 
     /// Flags that take no value (and accept Go's `--flag=true|false`).
-    public static let booleanFlags: Set<String> = ["tls-enabled", "grpc-keepalive-permit-without-calls"]
+    public static let booleanFlags: Set<String> = ["tls-enabled", "grpc-keepalive-permit-without-calls", "stale-reads"]
 }
 
 func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {

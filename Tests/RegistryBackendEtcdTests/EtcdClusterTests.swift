@@ -101,11 +101,12 @@ struct EtcdClusterTests {
                     #expect(error.message.contains("etcd"), "\(error)")
                 }
                 #expect(ContinuousClock.now - started < .seconds(5), "UNAVAILABLE took \(ContinuousClock.now - started)")
-                #expect(try await self.eventually(within: .seconds(8)) { !(await health.isServing()) })
+                #expect(try await self.eventually(within: .seconds(8)) { !(await health.isServing(storeService)) })
+                #expect(await health.isServing(), "placement reads are still answered: the server stays SERVING")
 
                 // Both back: the same registry process serves again, state intact.
                 try await cluster.start(members: [leader, second])
-                #expect(try await self.eventually(within: .seconds(15)) { await health.isServing() })
+                #expect(try await self.eventually(within: .seconds(15)) { await health.isServing(storeService) })
                 try await client.heartbeatRelay(id: "relay-1")
                 try await client.heartbeatAgent(id: "drone-1", relayID: "relay-1")
                 #expect(try await client.placement(of: "drone-1").placement.relayID.rawValue == "relay-1")

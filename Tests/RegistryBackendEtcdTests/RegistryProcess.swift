@@ -47,12 +47,16 @@ struct RegistryProcess {
     }
 }
 
+/// The health service name of the registry's store.
+let storeService = "aeroarc.registry.v1.AeroRegistry.store"
+
 extension Grpc_Health_V1_Health.Client where Transport == HTTP2ClientTransport.Posix {
-    /// Whether the whole server reports SERVING.
-    func isServing() async -> Bool {
+    /// Whether `service` reports SERVING: by default the whole server; the store's own
+    /// service (``storeService``) follows etcd even while stale reads keep the server SERVING.
+    func isServing(_ service: String = "") async -> Bool {
         var options = CallOptions.defaults
         options.timeout = .seconds(2)
-        let response = try? await self.check(.with { $0.service = "" }, options: options)
+        let response = try? await self.check(.with { $0.service = service }, options: options)
         return response?.status == .serving
     }
 }

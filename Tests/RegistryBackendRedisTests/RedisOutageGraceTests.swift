@@ -126,4 +126,59 @@ struct RedisOutageGraceTests {
             #expect(try await client.listRelays().entries.isEmpty)
         }
     }
+
+    @Test("during the pause, placement reads are answered from the replica's last confirmed state, flagged stale; unknown agents and writes are UNAVAILABLE")
+    func staleReadsDuringPause() async throws {
+        let redis = try await RedisServer.start()
+        defer {
+            redis.signal(SIGCONT)
+            Task { await redis.stop() }
+        }
+        let registry = try await RegistryProcess.start(redisPort: redis.port, keyPrefix: "stale:", Self.ttl + ["--outage-grace-max", "5s"])
+        defer { registry.process.signal(SIGKILL) }
+        try await registry.withClients { client, health in
+            try await eventually("SERVING") { try await health.status() == .serving }
+            try await client.registerRelay(id: "relay-a", address: "10.0.0.1", grpcPort: 7000)
+            try await client.registerAgent(id: "drone-1", relayID: "relay-a")
+            #expect(try await client.placement(of: "drone-1").timing.staleAge == nil)
+
+            redis.signal(SIGSTOP)
+            // A dashboard reading on: the first read is evidence of the outage (a quiet
+            // replica learns of it from its health check, up to a second later).
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await client.placement(of: "drone-1").timing.staleAge != nil)
+            // Past both TTLs: the answer is live only under the grace rule.
+            try await Task.sleep(for: .milliseconds(1_300))
+            let (placement, timing) = try await client.placement(of: "drone-1")
+            #expect(placement.relayID.rawValue == "relay-a")
+            let age = try #require(timing.staleAge)
+            #expect(age >= .milliseconds(1_400) && age < .seconds(5), "\(age)")
+            await #expect(throws: RPCError.self) { try await client.placement(of: "never-seen") }
+            await #expect(throws: RPCError.self) { try await client.heartbeatRelay(id: "relay-a") }
+            #expect(try await health.status() == .serving)
+            #expect(try await health.status(RedisRegistryProcessTests.store) == .notServing)
+            redis.signal(SIGCONT)
+            try await eventually("fresh answers again") { try await client.placement(of: "drone-1").timing.staleAge == nil }
+        }
+    }
+
+    @Test("with --stale-reads=false, placement reads fail UNAVAILABLE during the pause and the server reports NOT_SERVING")
+    func noStaleReads() async throws {
+        let redis = try await RedisServer.start()
+        defer {
+            redis.signal(SIGCONT)
+            Task { await redis.stop() }
+        }
+        let registry = try await RegistryProcess.start(redisPort: redis.port, keyPrefix: "strict:", Self.ttl + ["--stale-reads=false"])
+        defer { registry.process.signal(SIGKILL) }
+        try await registry.withClients { client, health in
+            try await eventually("SERVING") { try await health.status() == .serving }
+            try await client.registerRelay(id: "relay-a", address: "10.0.0.1", grpcPort: 7000)
+            try await client.registerAgent(id: "drone-1", relayID: "relay-a")
+            redis.signal(SIGSTOP)
+            let error = await #expect(throws: RPCError.self) { try await client.placement(of: "drone-1") }
+            #expect(error?.code == .unavailable)
+            try await eventually("NOT_SERVING") { try await health.status() == .notServing }
+        }
+    }
 }

@@ -8,6 +8,7 @@ import Testing
 /// The registry executable on a real redis-server that these tests start, crash, hang and restart.
 @Suite("Registry processes on Redis", .timeLimit(.minutes(2)))
 struct RedisRegistryProcessTests {
+    static let store = "aeroarc.registry.v1.AeroRegistry.store"
     static let fleet: [String: [String]] = [
         "relay-a": ["drone-1", "drone-2", "drone-3"],
         "relay-b": ["drone-4", "drone-5"],
@@ -48,13 +49,16 @@ struct RedisRegistryProcessTests {
                 }
                 #expect(ContinuousClock.now - started < .milliseconds(1_500), "UNAVAILABLE must be prompt")
             }
-            try await eventually("NOT_SERVING") { try await health.status() == .notServing }
+            // The store's health is NOT_SERVING, for alerting; the server keeps answering
+            // placement reads from what it confirmed, so it stays SERVING.
+            try await eventually("store NOT_SERVING") { try await health.status(Self.store) == .notServing }
+            #expect(try await health.status() == .serving)
             #expect(registry.process.isRunning)
 
             // Redis comes back empty, on the same port. The registry notices by itself.
             let restarted = try await RedisServer.start(port: redis.port)
             defer { Task { await restarted.stop() } }
-            try await eventually("SERVING again") { try await health.status() == .serving }
+            try await eventually("store SERVING again") { try await health.status(Self.store) == .serving }
             // Relays and agents were lost with Redis' memory: heartbeats say NOT_FOUND, and
             // the documented recovery restores everything.
             await #expect(throws: RPCError.self) { try await client.heartbeatRelay(id: "relay-a") }
@@ -87,9 +91,9 @@ struct RedisRegistryProcessTests {
             }
             let elapsed = ContinuousClock.now - started
             #expect(elapsed >= .milliseconds(400) && elapsed < .milliseconds(1_500), "\(elapsed)")
-            try await eventually("NOT_SERVING") { try await health.status() == .notServing }
+            try await eventually("store NOT_SERVING") { try await health.status(Self.store) == .notServing }
             redis.signal(SIGCONT)
-            try await eventually("SERVING again") { try await health.status() == .serving }
+            try await eventually("store SERVING again") { try await health.status(Self.store) == .serving }
             try await client.heartbeatRelay(id: "relay-a")
         }
     }

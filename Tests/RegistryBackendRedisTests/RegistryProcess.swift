@@ -49,9 +49,10 @@ struct RegistryProcess {
 
 extension Grpc_Health_V1_Health.Client where Transport == HTTP2ClientTransport.Posix {
     /// The server's overall status.
-    func status() async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    /// The status of `service`: "" for the server as a whole.
+    func status(_ service: String = "") async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
         var request = Grpc_Health_V1_HealthCheckRequest()
-        request.service = ""
+        request.service = service
         return try await self.check(request).status
     }
 }
