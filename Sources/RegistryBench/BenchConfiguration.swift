@@ -19,6 +19,9 @@ public struct BenchConfiguration: Sendable {
     public var fleetReadsPerSecond: Double = 1_000
     /// The server's process ID, when it runs on this machine, for memory and CPU figures.
     public var serverPID: Int32?
+    /// Outage drill: the store's process ID, and how long to pause it.
+    public var storePID: Int32?
+    public var outage: Duration = .seconds(7)
 
     public init() {}
 }

@@ -26,7 +26,7 @@ public struct BenchRunner: Sendable {
     public func run() async throws -> (measurements: [Measurement], residentAfterPreload: Int?) {
         var measurements: [Measurement] = []
         var residentAfterPreload: Int?
-        let dataScenarios = self.configuration.scenarios.filter { $0.needsFleet && $0 != .expiry }
+        let dataScenarios = self.configuration.scenarios.filter { $0.needsFleet && $0 != .expiry && $0 != .outage }
         if !dataScenarios.isEmpty {
             self.logger.info("preloading \(self.fleet.relayIDs.count) relays and \(self.fleet.agentIDs.count) agents")
             let clock = ContinuousClock()
@@ -44,6 +44,11 @@ public struct BenchRunner: Sendable {
                 measurements += await self.runFleetSync()
             case .expiry:
                 measurements += try await ExpiryScenario(runner: self).run()
+            case .outage:
+                guard let storePID = self.configuration.storePID else {
+                    throw RPCError(code: .invalidArgument, message: "the outage drill needs --store-pid")
+                }
+                measurements += try await OutageScenario(runner: self, storePID: storePID, outage: self.configuration.outage).run()
             default:
                 let closed = await self.measure(scenario, closed: true, rate: nil)
                 if scenario == .noop {

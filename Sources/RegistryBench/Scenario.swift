@@ -23,6 +23,9 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
     /// Expiring a tenth of the agents (by letting a tenth of the relays lapse) while
     /// heartbeats go on; needs a registry with a short relay TTL.
     case expiry
+    /// An outage drill: the fleet heartbeating through v1 while the store is paused and
+    /// resumed (needs `--store-pid`); see ``OutageScenario``.
+    case outage
 
     /// The set `scripts/bench` runs.
     public static let standard: [Scenario] = [
@@ -103,7 +106,7 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
                     throw RPCError(code: .dataLoss, message: "listed \(response.relays.count) relays, expected \(relays)")
                 }
             }
-        case .fleet, .fleetSync, .expiry:
+        case .fleet, .fleetSync, .expiry, .outage:
             preconditionFailure("\(self) combines several operations")
         }
     }

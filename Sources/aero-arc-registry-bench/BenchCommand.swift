@@ -35,7 +35,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The registry's process ID, for its memory and CPU (when it runs on this machine).")
     var serverPID: Int32?
 
-    @Option(help: "Comma-separated scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: the standard set (all but expiry).")
+    @Option(help: "Comma-separated scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: the standard set (all but expiry and outage).")
     var scenarios: String?
 
     @Option(help: "Measured time per run, e.g. 10s.")
@@ -64,6 +64,12 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Fleet scenario: placement reads per second.")
     var fleetReads = 1_000.0
+
+    @Option(help: "Outage drill: the process ID of the store (redis-server, etcd) to pause.")
+    var storePid: Int32?
+
+    @Option(help: "Outage drill: how long to pause the store.")
+    var outage = "7s"
 
     @Option(help: "A label for the report, e.g. the backend's name.")
     var label = "registry"
@@ -96,6 +102,8 @@ struct Run: AsyncParsableCommand {
         configuration.agents = self.agents
         configuration.fleetReadsPerSecond = self.fleetReads
         configuration.serverPID = self.serverPID
+        configuration.storePID = self.storePid
+        configuration.outage = try parseDuration(self.outage, "--outage")
         let registry = try hostAndPort(self.server)
 
         let noopChild = configuration.scenarios.contains(.noop) ? try NoopChild.start() : nil
