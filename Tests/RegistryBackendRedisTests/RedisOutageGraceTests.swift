@@ -181,4 +181,49 @@ struct RedisOutageGraceTests {
             try await eventually("NOT_SERVING") { try await health.status() == .notServing }
         }
     }
+
+    @Test("two replicas through the same pause grant the grace once, not once each")
+    func twoReplicasGrantOnce() async throws {
+        let redis = try await RedisServer.start()
+        defer {
+            redis.signal(SIGCONT)
+            Task { await redis.stop() }
+        }
+        let arguments = Self.ttl + ["--outage-grace-max", "10s"]
+        let first = try await RegistryProcess.start(redisPort: redis.port, keyPrefix: "twice:", arguments)
+        let second = try await RegistryProcess.start(redisPort: redis.port, keyPrefix: "twice:", arguments)
+        defer {
+            first.process.signal(SIGKILL)
+            second.process.signal(SIGKILL)
+        }
+        try await first.withClients { one, _ in
+            try await second.withClients { two, _ in
+                try await one.registerRelay(id: "relay-a", address: "10.0.0.1", grpcPort: 7000)
+                try await one.registerRelay(id: "relay-gone", address: "10.0.0.2", grpcPort: 7000)
+                let before = try #require(try await one.fleet.listRelayStatuses().page.first { $0.relay.id.rawValue == "relay-gone" })
+                let pauseStarted = ContinuousClock.now
+                redis.signal(SIGSTOP)
+                // Both replicas see the outage: each keeps relay-a heartbeating.
+                while ContinuousClock.now < pauseStarted + .milliseconds(2_500) {
+                    async let a: Void? = try? one.heartbeatRelay(id: "relay-a")
+                    async let b: Void? = try? two.heartbeatRelay(id: "relay-a")
+                    _ = await (a, b)
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                redis.signal(SIGCONT)
+                for client in [one, two] {
+                    try await eventually("relay-a renewed") { (try? await client.heartbeatRelay(id: "relay-a")) != nil }
+                }
+                let bothRecovered = ContinuousClock.now
+                // relay-gone was live when the outage began and nobody renewed it: its
+                // deadline moved by the union of the replicas' outage windows, which lies
+                // within [pause start, both recovered]. Granted once per replica it would
+                // have moved by about twice that.
+                let after = try #require(try await two.fleet.listRelayStatuses().page.first { $0.relay.id.rawValue == "relay-gone" })
+                let extension_ = Duration.milliseconds(after.expires.rawValue - before.expires.rawValue)
+                #expect(extension_ >= .milliseconds(2_000), "grace applied: \(extension_)")
+                #expect(extension_ <= bothRecovered - pauseStarted + .milliseconds(100), "counted once: \(extension_) for an outage of \(bothRecovered - pauseStarted)")
+            }
+        }
+    }
 }
