@@ -1,5 +1,6 @@
 public import Logging
 import GRPCCore
+import RegistryCore
 import RegistryProtos
 
 /// Runs the configured scenarios against a target and collects the measurements.

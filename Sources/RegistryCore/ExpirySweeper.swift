@@ -13,6 +13,7 @@ public struct ExpirySweeper: Service {
     public let interval: Duration
     public let jitter: Double
     public let batchSize: Int
+    private let metrics: RegistryMetrics
     private let logger: Logger
 
     public init(
@@ -20,9 +21,11 @@ public struct ExpirySweeper: Service {
         interval: Duration = .seconds(1),
         jitter: Double = 0.1,
         batchSize: Int = 1_000,
+        metrics: RegistryMetrics = .disabled,
         logger: Logger
     ) {
         self.backend = backend
+        self.metrics = metrics
         self.interval = interval
         self.jitter = min(max(jitter, 0), 1)
         self.batchSize = max(batchSize, 1)
@@ -62,6 +65,7 @@ public struct ExpirySweeper: Service {
             let batch = try await self.backend.removeExpired(limit: self.batchSize)
             busy += clock.now - started
             report += batch
+            self.metrics.expired(relays: batch.relaysRemoved, agents: batch.agentsRemoved)
             if batch.total < self.batchSize { break }
             await Task.yield()
         }

@@ -12,11 +12,14 @@ public struct Registry: Sendable {
     /// What this replica confirmed, for placement reads through a store outage; nil
     /// when stale reads are off.
     public let staleReads: StaleReadCache?
+    /// Where the registry's signals are recorded (nowhere by default).
+    public let metrics: RegistryMetrics
     private let logger: Logger
 
-    public init(backend: any RegistryBackend, staleReads: StaleReadCache? = nil, logger: Logger) {
+    public init(backend: any RegistryBackend, staleReads: StaleReadCache? = nil, metrics: RegistryMetrics = .disabled, logger: Logger) {
         self.backend = backend
         self.staleReads = staleReads
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -25,7 +28,7 @@ public struct Registry: Sendable {
 
     /// Creates or renews a relay. See ``RegistryBackend/registerRelay(_:)``.
     public func registerRelay(_ registration: RelayRegistration) async throws -> RelayRegistrationResult {
-        let result = try await self.guarded("register relay") {
+        let result = try await self.guarded("register_relay") {
             try await self.backend.registerRelay(registration)
         }
         self.staleReads?.confirm(relay: result.relay.id, deadline: UnixMilliseconds(result.relay.lastHeartbeat.rawValue + self.ttl.relayTTLMilliseconds))
@@ -33,6 +36,7 @@ public struct Registry: Sendable {
         case .created:
             self.logger.info("relay registered", metadata: self.metadata(result.relay))
         case .recreated:
+            self.metrics.relayRestarted()
             self.logger.info("expired relay registered again; its previous agents stay dead", metadata: self.metadata(result.relay))
         case .renewed:
             self.logger.trace("relay renewed by registration", metadata: self.metadata(result.relay))
@@ -42,7 +46,7 @@ public struct Registry: Sendable {
 
     /// Renews a live relay. See ``RegistryBackend/heartbeatRelay(_:)``.
     public func heartbeatRelay(_ id: RelayID) async throws -> Relay {
-        let relay = try await self.guarded("heartbeat relay") {
+        let relay = try await self.guarded("heartbeat_relay") {
             try await self.backend.heartbeatRelay(id)
         }
         self.staleReads?.confirm(relay: id, deadline: UnixMilliseconds(relay.lastHeartbeat.rawValue + self.ttl.relayTTLMilliseconds))
@@ -51,18 +55,19 @@ public struct Registry: Sendable {
 
     /// Live relays sorted by ID.
     public func listRelays() async throws -> Snapshot<Relay> {
-        try await self.guarded("list relays") {
+        try await self.guarded("list_relays") {
             try await self.backend.listRelays()
         }
     }
 
     /// Places an agent on a live relay. See ``RegistryBackend/registerAgent(_:on:)``.
     public func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult {
-        let result = try await self.guarded("register agent", forgetting: [id]) {
+        let result = try await self.guarded("register_agent", forgetting: [id]) {
             try await self.backend.registerAgent(id, on: relayID)
         }
         self.staleReads?.confirm(agents: [id], on: relayID, lastHeartbeat: result.placement.lastUpdated)
         if let previous = result.previousRelayID {
+            self.metrics.agentMoved()
             self.logger.info(
                 "agent moved between relays",
                 metadata: ["agent_id": "\(id)", "from_relay_id": "\(previous)", "to_relay_id": "\(relayID)"]
@@ -75,7 +80,7 @@ public struct Registry: Sendable {
 
     /// Renews a live agent. See ``RegistryBackend/heartbeatAgent(_:expectedRelayID:)``.
     public func heartbeatAgent(_ id: AgentID, expectedRelayID: RelayID?) async throws -> AgentPlacement {
-        let placement = try await self.guarded("heartbeat agent", forgetting: [id]) {
+        let placement = try await self.guarded("heartbeat_agent", forgetting: [id]) {
             try await self.backend.heartbeatAgent(id, expectedRelayID: expectedRelayID)
         }
         self.staleReads?.confirm(agents: [id], on: placement.relayID, lastHeartbeat: placement.lastUpdated)
@@ -84,14 +89,14 @@ public struct Registry: Sendable {
 
     /// Live agents sorted by ID.
     public func listAgents() async throws -> Snapshot<Agent> {
-        try await self.guarded("list agents") {
+        try await self.guarded("list_agents") {
             try await self.backend.listAgents()
         }
     }
 
     /// The placement of a live agent.
     public func placement(of id: AgentID) async throws -> AgentPlacement {
-        let placement = try await self.guarded("get agent placement", forgetting: [id]) {
+        let placement = try await self.guarded("get_agent_placement", forgetting: [id]) {
             try await self.backend.placement(of: id)
         }
         self.staleReads?.confirm(agents: [id], on: placement.relayID, lastHeartbeat: placement.lastUpdated)
@@ -106,6 +111,7 @@ public struct Registry: Sendable {
             return (try await self.placement(of: id), nil)
         } catch let error as RegistryError where error.code == .unavailable {
             guard let answer = self.staleReads?.placement(of: id) else { throw error }
+            self.metrics.staleRead()
             return (answer.value, answer.age)
         }
     }
@@ -114,7 +120,7 @@ public struct Registry: Sendable {
 
     /// Syncs a relay and its agents in one call. See ``RegistryBackend/syncRelay(_:)``.
     public func syncRelay(_ sync: RelaySync) async throws -> RelaySyncResult {
-        let result = try await self.guarded("sync relay") {
+        let result = try await self.guarded("sync_relay") {
             try await self.backend.syncRelay(sync)
         }
         if let cache = self.staleReads {
@@ -138,7 +144,7 @@ public struct Registry: Sendable {
 
     /// Placements of live agents among `ids`. See ``RegistryBackend/placements(of:)``.
     public func placements(of ids: [AgentID]) async throws -> PlacementLookup {
-        let lookup = try await self.guarded("get placements") {
+        let lookup = try await self.guarded("get_placements") {
             try await self.backend.placements(of: ids)
         }
         if let cache = self.staleReads {
@@ -159,25 +165,27 @@ public struct Registry: Sendable {
             return (try await self.placements(of: ids), nil)
         } catch let error as RegistryError where error.code == .unavailable {
             guard let answer = self.staleReads?.placements(of: ids) else { throw error }
+            self.metrics.staleRead()
             return (answer.value, answer.age)
         }
     }
 
     /// A page of live placements. See ``RegistryBackend/listPlacements(relayID:after:limit:)``.
     public func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> {
-        try await self.guarded("list placements") {
+        try await self.guarded("list_placements") {
             try await self.backend.listPlacements(relayID: relayID, after: after, limit: limit)
         }
     }
 
     /// A page of live relays. See ``RegistryBackend/listRelayStatuses(after:limit:)``.
     public func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> {
-        try await self.guarded("list relay statuses") {
+        try await self.guarded("list_relay_statuses") {
             try await self.backend.listRelayStatuses(after: after, limit: limit)
         }
     }
 
-    /// Runs a backend operation, letting only `RegistryError` and `CancellationError` out,
+    /// Runs a backend operation (`operation` names it in logs and as the metrics label),
+    /// letting only `RegistryError` and `CancellationError` out, records its duration,
     /// and tells the stale-read cache whether the store answered; a NOT_FOUND forgets
     /// the agents in `forgetting`.
     private func guarded<Result>(
@@ -186,11 +194,14 @@ public struct Registry: Sendable {
         _ body: () async throws -> Result
     ) async throws -> Result {
         let started = self.staleReads?.now()
+        let clock = ContinuousClock.now
         do {
             let result = try await body()
+            self.metrics.storeOperation(operation, took: ContinuousClock.now - clock, error: nil)
             self.staleReads?.storeAnswered()
             return result
         } catch let error as RegistryError {
+            self.metrics.storeOperation(operation, took: ContinuousClock.now - clock, error: error.code)
             if let cache = self.staleReads, let started {
                 switch error.code {
                 case .unavailable:

@@ -23,7 +23,8 @@ public struct AeroRegistryService: Aeroarc_Registry_V1_AeroRegistry.ServiceProto
         request: ServerRequest<Aeroarc_Registry_V1_HeartbeatRelayRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Aeroarc_Registry_V1_HeartbeatRelayResponse> {
-        _ = try await self.registry.heartbeatRelay(try request.message.id())
+        let relay = try await self.registry.heartbeatRelay(try request.message.id())
+        self.recordSkew(registryTime: relay.lastHeartbeat, senderTime: request.message.timestampUnixMs)
         return ServerResponse(message: Aeroarc_Registry_V1_HeartbeatRelayResponse())
     }
 
@@ -51,7 +52,8 @@ public struct AeroRegistryService: Aeroarc_Registry_V1_AeroRegistry.ServiceProto
         context: ServerContext
     ) async throws -> ServerResponse<Aeroarc_Registry_V1_HeartbeatAgentResponse> {
         let (agent, expectedRelay) = try request.message.target()
-        _ = try await self.registry.heartbeatAgent(agent, expectedRelayID: expectedRelay)
+        let placement = try await self.registry.heartbeatAgent(agent, expectedRelayID: expectedRelay)
+        self.recordSkew(registryTime: placement.lastUpdated, senderTime: request.message.timestampUnixMs)
         return ServerResponse(message: Aeroarc_Registry_V1_HeartbeatAgentResponse())
     }
 
@@ -87,6 +89,14 @@ public struct AeroRegistryService: Aeroarc_Registry_V1_AeroRegistry.ServiceProto
             metadata.addString("\(asOf.rawValue)", forKey: ResponseMetadataKeys.asOf)
         }
         return metadata
+    }
+}
+
+extension AeroRegistryService {
+    /// Records the sender's clock skew when it sent its time (0: not sent).
+    private func recordSkew(registryTime: UnixMilliseconds, senderTime: Int64) {
+        guard senderTime != 0 else { return }
+        self.registry.metrics.clockSkew(registryTime: registryTime, senderTime: UnixMilliseconds(senderTime))
     }
 }
 

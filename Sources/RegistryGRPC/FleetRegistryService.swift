@@ -22,6 +22,9 @@ public struct FleetRegistryService: Aeroarc_Registry_Fleet_V1_FleetRegistry.Serv
         context: ServerContext
     ) async throws -> ServerResponse<Aeroarc_Registry_Fleet_V1_SyncRelayResponse> {
         let result = try await self.registry.syncRelay(try request.message.sync())
+        if request.message.timestampUnixMs != 0 {
+            self.registry.metrics.clockSkew(registryTime: result.now, senderTime: UnixMilliseconds(request.message.timestampUnixMs))
+        }
         var response = Aeroarc_Registry_Fleet_V1_SyncRelayResponse()
         response.relayIncarnation = result.incarnation.rawValue
         response.relayStarted = result.relayStarted

@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 public import Logging
+import Prometheus
 public import RegistryCore
 import RegistryGRPC
 import ServiceLifecycle
@@ -15,6 +16,7 @@ public struct RegistryApplication: Sendable {
     public let configuration: ServerConfiguration
     private let group: ServiceGroup
     private let transport: HTTP2ServerTransport.Posix
+    private let metricsEndpoint: MetricsEndpoint?
 
     /// Builds every component without starting anything.
     /// - Parameter handleSignals: whether SIGINT and SIGTERM trigger graceful shutdown
@@ -41,7 +43,11 @@ public struct RegistryApplication: Sendable {
             configuration.staleReads && configuration.backend != .memory
             ? StaleReadCache(ttl: backend.ttl, graceMax: configuration.outageGraceMax, capacity: configuration.limits.maxAgents)
             : nil
-        let registry = Registry(backend: backend, staleReads: staleReads, logger: logger)
+        let metrics = configuration.metrics.map { _ in PrometheusCollectorRegistry() }
+        let registryMetrics = metrics.map {
+            RegistryMetrics(factory: Self.metricsFactory(for: $0), backendName: configuration.backend.rawValue)
+        } ?? .disabled
+        let registry = Registry(backend: backend, staleReads: staleReads, metrics: registryMetrics, logger: logger)
 
         guard let listenAddress = ListenAddress(configuration.listenAddress) else {
             throw ConfigurationError("invalid listen address '\(configuration.listenAddress)'")
@@ -74,13 +80,15 @@ public struct RegistryApplication: Sendable {
         let server = GRPCServer(
             transport: self.transport,
             services: [registryService, fleetService, health] + reflection.services,
-            interceptors: [RequestLoggingInterceptor(logger: logger)]
+            // Metrics outermost, so that they see the statuses the logging interceptor settles.
+            interceptors: (metrics == nil ? [] : [MetricsInterceptor(factory: registryMetrics.factory)] as [any ServerInterceptor])
+                + [RequestLoggingInterceptor(logger: logger)]
         )
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: backend)]
         if backend.expiry == .sweep {
             services.append(
-                .init(service: ExpirySweeper(backend: backend, interval: configuration.cleanupInterval, logger: logger))
+                .init(service: ExpirySweeper(backend: backend, interval: configuration.cleanupInterval, metrics: registryMetrics, logger: logger))
             )
         }
         let requested = ListenAddress(configuration.listenAddress).map { $0.isIPv6 ? "[\($0.host)]" : $0.host } ?? configuration.listenAddress
@@ -99,6 +107,17 @@ public struct RegistryApplication: Sendable {
         }
         services.append(.init(service: serverService))
         services.append(.init(service: health))
+        if let listener = configuration.metrics, let metrics {
+            let process = ProcessMetrics(registry: metrics, startTime: SystemWallClock().now())
+            let endpoint = MetricsEndpoint(host: listener.address, port: listener.port, registry: metrics, logger: logger) {
+                process.refresh()
+                registryMetrics.storeUp(backend.health.status.isServing)
+            }
+            self.metricsEndpoint = endpoint
+            services.append(.init(service: endpoint))
+        } else {
+            self.metricsEndpoint = nil
+        }
 
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         if handleSignals {
@@ -117,6 +136,20 @@ public struct RegistryApplication: Sendable {
     /// Starts graceful shutdown, as SIGTERM does.
     public func triggerGracefulShutdown() async {
         await self.group.triggerGracefulShutdown()
+    }
+
+    /// The Prometheus factory: clock skew gets buckets around zero (skew is signed).
+    private static func metricsFactory(for registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["aero_arc_registry_client_clock_skew_seconds"] = [
+            -60, -10, -1, -0.25, -0.05, -0.01, 0, 0.01, 0.05, 0.25, 1, 10, 60,
+        ]
+        return factory
+    }
+
+    /// The port metrics are served on, once bound; nil when metrics are off.
+    public var metricsPort: Int? {
+        self.metricsEndpoint?.boundPort
     }
 
     /// The port the server is bound to, once it is listening.

@@ -34,6 +34,19 @@ public struct ServerConfiguration: Sendable {
     public var outageGraceMax: Duration = TTLPolicy.defaultTTL
     /// Placement reads answered from this replica's last confirmed state during an outage.
     public var staleReads = true
+    /// Where Prometheus metrics are served; nil: not at all (the default: gRPC only).
+    public var metrics: MetricsListener?
+
+    /// The address and port of the metrics endpoint.
+    public struct MetricsListener: Sendable, Equatable {
+        public var address: String
+        public var port: Int
+
+        public init(address: String = "0.0.0.0", port: Int = 9464) {
+            self.address = address
+            self.port = port
+        }
+    }
     public var redis = RedisSettings()
     public var etcd = EtcdSettings()
     public var consul = ConsulSettings()
@@ -98,6 +111,15 @@ public struct ServerConfiguration: Sendable {
         )
 
         self.staleReads = try settings.boolean("stale-reads", options.staleReads, default: true)
+        if settings.raw("metrics-listen-address", options.metricsListenAddress) != nil
+            || settings.raw("metrics-port", options.metricsPort) != nil
+        {
+            let address = try settings.value(
+                "metrics-listen-address", options.metricsListenAddress, default: "0.0.0.0", expected: "an IPv4 or IPv6 address"
+            ) { ListenAddress($0) != nil ? $0 : nil }
+            let port = try settings.integer("metrics-port", options.metricsPort, default: 9464, range: 0...65_535)
+            self.metrics = MetricsListener(address: address, port: port)
+        }
 
         self.grpc = try GRPCSettings(options: options.grpc, settings: settings)
         self.redis = try RedisSettings(options: options.redis, settings: settings, warnings: &self.warnings)

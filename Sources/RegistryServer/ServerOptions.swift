@@ -32,6 +32,18 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("heartbeat-interval"), help: help("Heartbeat interval relays are expected to use; advisory.", "1s", "heartbeat-interval"))
     public var heartbeatInterval: String?
 
+    @Option(
+        name: .customLong("metrics-listen-address"),
+        help: help("IP address to serve Prometheus metrics on (GET /metrics); setting it or --metrics-port turns metrics on.", "0.0.0.0", "metrics-listen-address")
+    )
+    public var metricsListenAddress: String?
+
+    @Option(
+        name: .customLong("metrics-port"),
+        help: help("Port to serve Prometheus metrics on (0 picks a free one); unset, no metrics are served.", "9464 when only the address is set", "metrics-port")
+    )
+    public var metricsPort: String?
+
     @Flag(
         name: .customLong("stale-reads"), inversion: .prefixedNo,
         help: help(

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// Memory and CPU of a local process, from /proc (Linux).
+/// Memory and CPU of a local process, from /proc (Linux): the bench reads the registry's,
+/// the server its own for its process metrics.
 public struct ProcessStats: Sendable, Codable {
     /// Resident memory now, in bytes.
     public var residentBytes: Int
@@ -11,9 +12,29 @@ public struct ProcessStats: Sendable, Codable {
     /// User plus system CPU time consumed so far, in seconds.
     public var cpuSeconds: Double
 
-    /// Reads the stats of `pid`; nil when /proc has no such process.
+    /// Reads the stats of `pid` ("self" for this process); nil when /proc has no such process.
     public static func read(pid: Int32) -> ProcessStats? {
-        guard let status = readFile("/proc/\(pid)/status"), let stat = readFile("/proc/\(pid)/stat") else {
+        self.read(process: "\(pid)")
+    }
+
+    /// This process's stats.
+    public static func readOwn() -> ProcessStats? {
+        self.read(process: "self")
+    }
+
+    /// Open file descriptors of this process.
+    public static func ownOpenFileDescriptors() -> Int? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(directory) }
+        var count = 0
+        while readdir(directory) != nil {
+            count += 1
+        }
+        return max(count - 3, 0)  // ".", ".." and the directory's own descriptor
+    }
+
+    private static func read(process: String) -> ProcessStats? {
+        guard let status = readFile("/proc/\(process)/status"), let stat = readFile("/proc/\(process)/stat") else {
             return nil
         }
         func kilobytes(_ field: String) -> Int? {
@@ -37,7 +58,7 @@ public struct ProcessStats: Sendable, Codable {
         var contents = ""
         var buffer = [CChar](repeating: 0, count: 4096)
         while fgets(&buffer, Int32(buffer.count), file) != nil {
-            contents += String(cString: buffer)
+            contents += String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         return contents
     }

@@ -1,0 +1,84 @@
+public import CoreMetrics
+
+/// The registry's own signals, recorded through swift-metrics.
+///
+/// Library code never chooses a metrics backend: it records into the factory it is given
+/// (the server binary passes a Prometheus one when `--metrics-port` is set; by default
+/// nothing is recorded). Names follow docs/observability.md and never change.
+public struct RegistryMetrics: Sendable {
+    /// Where metrics go.
+    public let factory: any MetricsFactory
+    /// The backend's name, as the `backend` label.
+    public let backendName: String
+
+    /// Records nothing.
+    public static let disabled = RegistryMetrics(factory: NOOPMetricsHandler.instance, backendName: "none")
+
+    public init(factory: any MetricsFactory, backendName: String) {
+        self.factory = factory
+        self.backendName = backendName
+    }
+
+    /// One store operation (a backend call through the facade) and its outcome.
+    func storeOperation(_ operation: String, took duration: Duration, error: RegistryError.Code?) {
+        Timer(
+            label: "aero_arc_registry_store_operation_seconds",
+            dimensions: [("backend", self.backendName), ("operation", operation)],
+            factory: self.factory
+        ).record(duration: duration)
+        if let error, error == .unavailable || error == .internalError {
+            Counter(
+                label: "aero_arc_registry_store_errors_total",
+                dimensions: [("backend", self.backendName), ("kind", error == .unavailable ? "unavailable" : "internal")],
+                factory: self.factory
+            ).increment()
+        }
+    }
+
+    /// Whether the store is reachable (1) or not (0).
+    public func storeUp(_ up: Bool) {
+        Gauge(label: "aero_arc_registry_store_up", dimensions: [("backend", self.backendName)], factory: self.factory)
+            .record(up ? 1 : 0)
+    }
+
+    /// Entries removed because they expired.
+    public func expired(relays: Int, agents: Int) {
+        if relays > 0 {
+            Counter(label: "aero_arc_registry_expired_total", dimensions: [("kind", "relay")], factory: self.factory)
+                .increment(by: relays)
+        }
+        if agents > 0 {
+            Counter(label: "aero_arc_registry_expired_total", dimensions: [("kind", "agent")], factory: self.factory)
+                .increment(by: agents)
+        }
+    }
+
+    /// An agent moved from one live relay to another.
+    func agentMoved() {
+        Counter(label: "aero_arc_registry_agent_moves_total", factory: self.factory).increment()
+    }
+
+    /// A relay registered again after it had expired.
+    func relayRestarted() {
+        Counter(label: "aero_arc_registry_relay_restarts_total", factory: self.factory).increment()
+    }
+
+    /// A placement read answered from the replica's last confirmed state.
+    func staleRead() {
+        Counter(label: "aero_arc_registry_stale_reads_total", factory: self.factory).increment()
+    }
+
+    /// Registry time minus the sender's, for a heartbeat or sync that carried its time.
+    /// Never used for liveness: it shows fleets whose clocks drift.
+    public func clockSkew(registryTime: UnixMilliseconds, senderTime: UnixMilliseconds) {
+        Recorder(label: "aero_arc_registry_client_clock_skew_seconds", factory: self.factory)
+            .record(Double(registryTime.rawValue - senderTime.rawValue) / 1000)
+    }
+}
+
+extension Timer {
+    fileprivate func record(duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
