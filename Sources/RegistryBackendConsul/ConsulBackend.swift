@@ -28,6 +28,11 @@ import Synchronization
 /// and 429 answers become `unavailable` naming Consul's address, and turn ``health``
 /// NOT_SERVING until Consul answers again (``run()`` probes it periodically).
 ///
+/// Outage grace (``ConsulConfiguration/outageGraceMax``): such failures, of requests or of
+/// the health probe, open an outage; the first operation after it extends, in Consul, the
+/// deadline of every entry live when it began and not renewed since, before anything is
+/// judged or swept (see `ConsulBackend+Grace.swift`).
+///
 /// Generic over its clock so that tests move time instead of sleeping.
 public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     public let ttl: TTLPolicy
@@ -44,6 +49,10 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     let capacity: ConsulCapacityGuard
     let sweep = Mutex(ConsulSweepQueue())
     let sweepLock: ConsulSweepLock
+    /// This replica's outages of Consul, for outage grace.
+    let outages = OutageTracker()
+    /// When the open outage began in registry time (see ``ConsulOutageStart``).
+    let outageStart = Mutex(ConsulOutageStart())
     /// How many times a write that lost a race is tried from a fresh read.
     let maximumAttempts = 16
     private let closed = Mutex(false)
@@ -113,13 +122,19 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     }
 
     /// Asks Consul for its leader once and reports the answer as health.
+    /// A failed probe is evidence of an outage (for outage grace), as a failed request is.
     public func probe() async {
+        let started = ContinuousClock.now
+        let registryStarted = self.clock.now().rawValue
         do {
             if try await self.client.leader() == nil {
-                self.health.report(.notServing(reason: "\(self.client.storeName) has no leader"))
+                let reason = "\(self.client.storeName) has no leader"
+                self.markUnreachable(because: reason, startedAt: started, registryStarted: registryStarted)
             } else {
                 self.health.report(.serving)
             }
+        } catch let error as RegistryError where error.showsConsulUnreachable {
+            self.markUnreachable(because: error.message, startedAt: started, registryStarted: registryStarted)
         } catch let error as RegistryError {
             self.health.report(.notServing(reason: error.message))
         } catch {
@@ -129,12 +144,20 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
 
     // MARK: Helpers for the operations
 
-    /// Runs an operation, reporting Consul's availability as seen by it.
+    /// Runs an operation, reporting Consul's availability as seen by it: the choke point of
+    /// every operation. An open outage is ended first (outage grace, ``endOutageIfOpen()``);
+    /// a failure that shows Consul unreachable is recorded as evidence of an outage.
     func reporting<Result>(_ body: () async throws -> Result) async throws -> Result {
+        let started = ContinuousClock.now
+        let registryStarted = self.clock.now().rawValue
         do {
+            try await self.endOutageIfOpen()
             let result = try await body()
             self.health.report(.serving)
             return result
+        } catch let error as RegistryError where error.showsConsulUnreachable {
+            self.markUnreachable(because: error.message, startedAt: started, registryStarted: registryStarted)
+            throw error
         } catch let error as RegistryError where error.code == .unavailable {
             self.health.report(.notServing(reason: error.message))
             throw error

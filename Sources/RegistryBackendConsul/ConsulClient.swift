@@ -240,15 +240,25 @@ struct ConsulClient: Sendable {
         }
         let deadline = NIODeadline.now() + Self.timeAmount(self.configuration.timeout)
         do {
-            let response = try await self.http.execute(request, deadline: deadline, logger: self.logger)
-            let bytes = try await response.body.collect(upTo: self.maximumBodyBytes)
-            return Response(status: response.status, body: bytes)
+            do {
+                return try await self.exchange(request, deadline: deadline)
+            } catch let error as HTTPClientError where error == .remoteConnectionClosed && method == .GET {
+                // A pooled connection Consul had just closed (after a restart, or an idle
+                // timeout): a read is safe to send once more, on a fresh connection.
+                return try await self.exchange(request, deadline: deadline)
+            }
         } catch {
             if Task.isCancelled {
                 throw CancellationError()
             }
             throw self.transportError(error, method: method, path: path)
         }
+    }
+
+    private func exchange(_ request: HTTPClientRequest, deadline: NIODeadline) async throws -> Response {
+        let response = try await self.http.execute(request, deadline: deadline, logger: self.logger)
+        let bytes = try await response.body.collect(upTo: self.maximumBodyBytes)
+        return Response(status: response.status, body: bytes)
     }
 
     private func transportError(_ error: any Error, method: HTTPMethod, path: String) -> RegistryError {

@@ -25,6 +25,9 @@ public struct ConsulConfiguration: Sendable, Equatable {
     public private(set) var keyPrefix: String
     /// How often `run()` asks Consul for its leader to report health.
     public var healthProbeInterval: Duration = .seconds(1)
+    /// The most time an outage of Consul gives back to each relay and agent that was live
+    /// when it began (docs/degraded-operation.md); `.zero` turns outage grace off.
+    public var outageGraceMax: Duration = .zero
 
     /// A local agent at ``defaultAddress``, no token, the default timeout and prefix.
     public static let `default` = ConsulConfiguration(

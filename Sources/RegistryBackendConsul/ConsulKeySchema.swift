@@ -7,6 +7,7 @@ import RegistryCore
 /// <prefix>agent/<base64url(agent ID)>     an agent record
 /// <prefix>guard/relay, <prefix>guard/agent  capacity guards (see ConsulCapacityGuard)
 /// <prefix>sweeper                         the sweeper lock (see ConsulSweepLock)
+/// <prefix>grace-until                     registry time (ms, decimal) up to which outage grace was granted
 /// ```
 ///
 /// IDs are encoded as unpadded base64url of their UTF-8 bytes, so every valid ID (slashes,
@@ -41,6 +42,12 @@ struct ConsulKeySchema: Sendable {
     /// The lock held by the replica that scans for expired entries (see ConsulSweepLock).
     var sweeperLock: String {
         self.prefix + "sweeper"
+    }
+
+    /// Registry time up to which outage grace has been granted, by any replica (see
+    /// `ConsulBackend+Grace.swift`): overlapping outage windows count once.
+    var graceUntil: String {
+        self.prefix + "grace-until"
     }
 
     /// What a key under the prefix names: a relay, an agent, or something else (nil).

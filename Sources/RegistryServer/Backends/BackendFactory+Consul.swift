@@ -4,9 +4,11 @@ import RegistryCore
 
 extension BackendFactory {
     static func makeConsul(_ configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) -> any RegistryBackend {
+        var consulConfiguration = configuration.consul.configuration
+        consulConfiguration.outageGraceMax = configuration.outageGraceMax
         do {
             return try ConsulBackend(
-                configuration: configuration.consul.configuration,
+                configuration: consulConfiguration,
                 ttl: configuration.ttl,
                 limits: configuration.limits,
                 logger: logger
