@@ -41,6 +41,12 @@ public struct RegistryMetrics: Sendable {
             .record(up ? 1 : 0)
     }
 
+    /// The live fleet, as the last census counted it.
+    func liveFleet(relays: Int, agents: Int) {
+        Gauge(label: "aero_arc_registry_live_relays", factory: self.factory).record(relays)
+        Gauge(label: "aero_arc_registry_live_agents", factory: self.factory).record(agents)
+    }
+
     /// Entries removed because they expired.
     public func expired(relays: Int, agents: Int) {
         if relays > 0 {

@@ -108,6 +108,7 @@ public struct RegistryApplication: Sendable {
         services.append(.init(service: serverService))
         services.append(.init(service: health))
         if let listener = configuration.metrics, let metrics {
+            services.append(.init(service: FleetCensus(registry: registry, logger: logger)))
             let process = ProcessMetrics(registry: metrics, startTime: SystemWallClock().now())
             let endpoint = MetricsEndpoint(host: listener.address, port: listener.port, registry: metrics, logger: logger) {
                 process.refresh()
