@@ -8,13 +8,15 @@ import ServiceLifecycle
 /// - Liveness: each value stores its deadline (last heartbeat + TTL, in registry time
 ///   from this backend's clock), and every read checks deadlines exactly, an agent's
 ///   together with its relay's deadline and incarnation.
-/// - Garbage collection: each entry is attached to an etcd lease of ceil(TTL) + grace
-///   whole seconds (a relay's own, which also holds the agents a sync places on it, or an
+/// - Garbage collection: each entry is attached to an etcd lease of ceil(TTL) + lease
+///   grace + outage grace bound whole seconds (a relay's own, which also holds the agents a sync places on it, or an
 ///   agent's own), renewed with LeaseKeepAlive on every heartbeat, so entries leave etcd by
 ///   themselves even when no replica is running. Leases never decide liveness; they only
 ///   outlast the deadline.
 /// - Atomicity: each write is one transaction guarded by compares on what it read (mod
 ///   revision, or absence), retried from a fresh read when a concurrent writer won.
+/// - Outages: time during which etcd could not be reached does not count against TTLs
+///   (outage grace, see ``EtcdOutageGrace``), applied before this replica's next call.
 /// - Incarnations: a relay's incarnation is its key's create revision; an expired relay
 ///   registered again is deleted and created anew, so agents of the old one stay dead.
 ///
@@ -28,6 +30,7 @@ public final class EtcdBackend<Clock: WallClock>: RegistryBackend {
     public let health: HealthReporter
     let clock: Clock
     let client: EtcdClient
+    public var outageTracker: OutageTracker? { self.client.outages }
     let keys: EtcdKeySchema
     let logger: Logger
     let relayLeaseSeconds: Int64
@@ -63,13 +66,23 @@ public final class EtcdBackend<Clock: WallClock>: RegistryBackend {
         self.logger = logger
         let health = HealthReporter(.notServing(reason: "connecting to etcd at \(configuration.endpointsDescription)"))
         self.health = health
-        self.client = try EtcdClient(configuration: configuration, health: health, logger: logger)
-        self.keys = EtcdKeySchema(prefix: configuration.keyPrefix)
+        let keys = EtcdKeySchema(prefix: configuration.keyPrefix)
+        let grace = EtcdOutageGrace(
+            keys: keys,
+            bound: max(configuration.outageGraceMax.wholeMilliseconds, 0),
+            now: { clock.now().rawValue },
+            logger: logger
+        )
+        self.client = try EtcdClient(configuration: configuration, health: health, logger: logger) { length, client in
+            try await grace.apply(forOutageOf: length, through: client)
+        }
+        self.keys = keys
         // A relay's lease also holds the agents a sync places on it (one keep-alive renews
         // them all), and an agent keeps its lease when it moves: every lease must outlast
-        // an agent's deadline as well as a relay's.
-        self.relayLeaseSeconds = Self.leaseSeconds(max(ttl.relayTTL, ttl.agentTTL), grace: configuration.leaseGrace)
-        self.agentLeaseSeconds = Self.leaseSeconds(ttl.agentTTL, grace: configuration.leaseGrace)
+        // an agent's deadline as well as a relay's, and whatever outage grace may add.
+        let margin = configuration.leaseGrace + max(configuration.outageGraceMax, .zero)
+        self.relayLeaseSeconds = Self.leaseSeconds(max(ttl.relayTTL, ttl.agentTTL), grace: margin)
+        self.agentLeaseSeconds = Self.leaseSeconds(ttl.agentTTL, grace: margin)
     }
 
     /// Whole seconds covering `ttl` and then `grace`: etcd leases count whole seconds.

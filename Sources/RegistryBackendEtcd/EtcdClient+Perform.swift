@@ -38,12 +38,20 @@ extension EtcdClient {
     }
 
     /// Runs `call` against one member after another, as the type's documentation says.
+    /// `gated`: an open outage is closed first (``endOutageIfOpen()``); only the outage
+    /// step's own calls pass false. A call that no member answered in time is recorded
+    /// as evidence of an outage.
     func perform<Result: Sendable>(
         _ what: String,
         by deadline: ContinuousClock.Instant,
         counted: Bool = true,
+        gated: Bool = true,
         _ call: (Member, Metadata, CallOptions) async throws -> Result
     ) async throws -> Result {
+        if gated {
+            try await self.endOutageIfOpen()
+        }
+        let started = ContinuousClock.now
         var index = self.preferredMember()
         var failuresThisRound = 0
         var rounds = 0
@@ -56,7 +64,12 @@ extension EtcdClient {
                 let error = RegistryError.unavailable(
                     "\(self.storeDescription) did not complete a \(what) within \(self.configuration.timeout.goDescription): \(lastFailure)"
                 )
-                self.health.report(.notServing(reason: error.message))
+                self.outages.recordFailure(startedAt: started)
+                let elapsed = ContinuousClock.now - started
+                self.health.report(
+                    .notServing(reason: error.message),
+                    since: UnixMilliseconds(SystemWallClock().now().rawValue - elapsed.wholeMilliseconds)
+                )
                 throw error
             }
             let member = self.members[index]

@@ -51,16 +51,23 @@ final class EtcdClient: Sendable {
     /// Calls made (each a round trip, retries included) other than health probes, for
     /// tests that bound them.
     let calls = Atomic<Int>(0)
+    /// This replica's outages of etcd: every call that could not reach etcd in time is
+    /// recorded, and the first call after one runs ``outageStep`` (see ``endOutageIfOpen()``).
+    let outages = OutageTracker()
+    /// What closes an outage before any other call runs (the backend's outage grace),
+    /// given the outage's length; returns the grace it granted.
+    let outageStep: OutageStep?
 
     /// Builds a gRPC client per endpoint; nothing connects until ``run()``.
     /// - Throws: `invalidArgument` when the TLS files or endpoints cannot be used.
-    init(configuration: EtcdConfiguration, health: HealthReporter, logger: Logger) throws(RegistryError) {
+    init(configuration: EtcdConfiguration, health: HealthReporter, logger: Logger, outageStep: OutageStep? = nil) throws(RegistryError) {
         guard !configuration.endpoints.isEmpty else {
             throw .invalidArgument("etcd needs at least one endpoint")
         }
         self.configuration = configuration
         self.health = health
         self.logger = logger
+        self.outageStep = outageStep
         var members: [Member] = []
         for endpoint in configuration.endpoints {
             do {
@@ -151,15 +158,15 @@ enum EtcdClientError: Error {
 
 extension EtcdClient {
     /// Reads a range; `counted: false` leaves it out of ``calls`` (the health probe).
-    func range(_ request: Etcdserverpb_RangeRequest, by deadline: ContinuousClock.Instant, counted: Bool = true) async throws -> Etcdserverpb_RangeResponse {
-        try await self.perform("range read", by: deadline, counted: counted) { member, metadata, options in
+    func range(_ request: Etcdserverpb_RangeRequest, by deadline: ContinuousClock.Instant, counted: Bool = true, gated: Bool = true) async throws -> Etcdserverpb_RangeResponse {
+        try await self.perform("range read", by: deadline, counted: counted, gated: gated) { member, metadata, options in
             try await Etcdserverpb_KV.Client(wrapping: member.grpc).range(request, metadata: metadata, options: options)
         }
     }
 
     /// Runs a transaction.
-    func txn(_ request: Etcdserverpb_TxnRequest, by deadline: ContinuousClock.Instant) async throws -> Etcdserverpb_TxnResponse {
-        try await self.perform("transaction", by: deadline) { member, metadata, options in
+    func txn(_ request: Etcdserverpb_TxnRequest, by deadline: ContinuousClock.Instant, gated: Bool = true) async throws -> Etcdserverpb_TxnResponse {
+        try await self.perform("transaction", by: deadline, gated: gated) { member, metadata, options in
             try await Etcdserverpb_KV.Client(wrapping: member.grpc).txn(request, metadata: metadata, options: options)
         }
     }

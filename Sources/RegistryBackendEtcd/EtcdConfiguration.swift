@@ -24,6 +24,10 @@ public struct EtcdConfiguration: Sendable, Equatable {
     /// clock skew between registry replicas and etcd. Tests on a manual clock, whose time
     /// does not pass with real time, set it long.
     public var leaseGrace: Duration
+    /// The most an outage of etcd extends the deadlines of entries live when it began
+    /// (docs/degraded-operation.md); zero turns outage grace off. Leases also last this
+    /// much longer, so that etcd does not remove an entry grace could still save.
+    public var outageGraceMax: Duration
 
     public init(
         endpoints: [EtcdEndpoint],
@@ -31,7 +35,8 @@ public struct EtcdConfiguration: Sendable, Equatable {
         tls: TLS? = nil,
         timeout: Duration = Self.defaultTimeout,
         keyPrefix: String = Self.defaultKeyPrefix,
-        leaseGrace: Duration = Self.defaultLeaseGrace
+        leaseGrace: Duration = Self.defaultLeaseGrace,
+        outageGraceMax: Duration = .zero
     ) {
         self.endpoints = endpoints
         self.credentials = credentials
@@ -39,6 +44,7 @@ public struct EtcdConfiguration: Sendable, Equatable {
         self.timeout = timeout
         self.keyPrefix = keyPrefix
         self.leaseGrace = leaseGrace
+        self.outageGraceMax = max(outageGraceMax, .zero)
     }
 
     /// etcd user credentials.

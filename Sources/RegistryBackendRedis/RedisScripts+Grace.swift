@@ -29,7 +29,7 @@ extension RedisScripts {
                 local key = key_of(m)
                 local r = redis.call('HMGET', key, 'hb', 'dl')
                 local hb, dl = tonumber(r[1]), tonumber(r[2])
-                if hb and dl and hb < start and start < dl then
+                if hb and dl and hb <= start and start < dl then
                   dl = dl + grace
                   redis.call('HSET', key, 'dl', int(dl))
                   redis.call('ZADD', index, int(dl), m)
