@@ -51,6 +51,7 @@ public final class ConsulBackend<Clock: WallClock>: RegistryBackend {
     let sweepLock: ConsulSweepLock
     /// This replica's outages of Consul, for outage grace.
     let outages = OutageTracker()
+    public var outageTracker: OutageTracker? { self.outages }
     /// When the open outage began in registry time (see ``ConsulOutageStart``).
     let outageStart = Mutex(ConsulOutageStart())
     /// How many times a write that lost a race is tried from a fresh read.

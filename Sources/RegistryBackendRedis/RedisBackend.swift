@@ -35,6 +35,7 @@ public final class RedisBackend: RegistryBackend {
     let logger: Logger
     /// This replica's outages of Redis, for outage grace.
     let outages = OutageTracker()
+    public var outageTracker: OutageTracker? { self.outages }
 
     /// Builds the backend without connecting: the first request or ``run()`` connects.
     /// - Throws: `invalidArgument` when the key prefix is not acceptable.

@@ -13,11 +13,14 @@ public struct RegistryClient: Sendable {
     private let options: CallOptions
     /// The fleet extension on the same connection, with the same deadline.
     public let fleet: FleetClient
+    /// The admin service on the same connection, with the same deadline.
+    public let admin: AdminClient
 
     /// Wraps a running gRPC client; every call gets `timeout` as its deadline.
     public init(wrapping client: GRPCClient<HTTP2ClientTransport.Posix>, timeout: Duration? = .seconds(10)) {
         self.stub = Aeroarc_Registry_V1_AeroRegistry.Client(wrapping: client)
         self.fleet = FleetClient(wrapping: client, timeout: timeout)
+        self.admin = AdminClient(wrapping: client, timeout: timeout)
         var options = CallOptions.defaults
         options.timeout = timeout
         self.options = options

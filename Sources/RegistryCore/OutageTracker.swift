@@ -30,6 +30,23 @@ public final class OutageTracker: Sendable {
         var applying: Task<Ended, any Error>?
         /// A failure recorded while the grace step ran: it opens the next outage.
         var failedWhileApplying: ContinuousClock.Instant?
+        var history = History()
+    }
+
+    /// Every outage that ended since this tracker was made, for metrics and status.
+    public struct History: Sendable, Equatable {
+        public var outages = 0
+        public var totalGrace = Duration.zero
+        public var last: Ended?
+        /// When the last outage ended (system time).
+        public var lastEndedAt: UnixMilliseconds?
+
+        public init() {}
+    }
+
+    /// The outages that ended so far.
+    public var history: History {
+        self.state.withLock { $0.history }
     }
 
     private let state = Mutex(State())
@@ -84,6 +101,10 @@ public final class OutageTracker: Sendable {
                 state.applying = nil
                 state.failingSince = state.failedWhileApplying
                 state.failedWhileApplying = nil
+                state.history.outages += 1
+                state.history.totalGrace += ended.grace
+                state.history.last = ended
+                state.history.lastEndedAt = SystemWallClock().now()
             }
             return ended
         } catch {

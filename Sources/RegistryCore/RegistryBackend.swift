@@ -32,6 +32,10 @@ public protocol RegistryBackend: Service {
     /// Whether the backend can currently serve; remote backends report losing their store here.
     var health: HealthReporter { get }
 
+    /// This replica's outages of the store, for backends that track them (outage grace);
+    /// nil for the others. Read by metrics and the status RPC.
+    var outageTracker: OutageTracker? { get }
+
     /// Creates or updates a relay and makes it live for another relay TTL.
     ///
     /// A live relay keeps its agents. A relay whose previous registration expired starts a
@@ -109,6 +113,11 @@ public protocol RegistryBackend: Service {
 }
 
 /// How expired entries leave a backend's storage.
+extension RegistryBackend {
+    /// By default a backend does not track outages.
+    public var outageTracker: OutageTracker? { nil }
+}
+
 public enum ExpiryMode: Hashable, Sendable {
     /// The store removes them itself (TTL keys, leases, sessions).
     case native

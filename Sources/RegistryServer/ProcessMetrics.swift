@@ -34,3 +34,34 @@ final class ProcessMetrics: Sendable {
         }
     }
 }
+
+/// The outages the backend's tracker saw end, as counters read at scrape time:
+/// `aero_arc_registry_outages_total` and `aero_arc_registry_outage_grace_seconds_total`.
+final class OutageMetrics: Sendable {
+    private let outages: Counter
+    private let grace: Counter
+    private let reported = Mutex(OutageTracker.History())
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.outages = registry.makeCounter(name: "aero_arc_registry_outages_total", help: "Store outages this replica saw end.")
+        self.grace = registry.makeCounter(
+            name: "aero_arc_registry_outage_grace_seconds_total",
+            help: "Outage grace granted to live entries, summed over outages."
+        )
+    }
+
+    func refresh(from tracker: OutageTracker?) {
+        guard let history = tracker?.history else { return }
+        let (outages, grace) = self.reported.withLock { reported in
+            defer { reported = history }
+            return (history.outages - reported.outages, history.totalGrace - reported.totalGrace)
+        }
+        if outages > 0 {
+            self.outages.increment(by: Int64(outages))
+        }
+        if grace > .zero {
+            let (seconds, attoseconds) = grace.components
+            self.grace.increment(by: Double(seconds) + Double(attoseconds) / 1e18)
+        }
+    }
+}

@@ -70,16 +70,30 @@ public struct RegistryApplication: Sendable {
         let health = HealthService(backendHealth: backend.health, servesThroughStoreOutage: staleReads != nil)
         let registryService = AeroRegistryService(registry: registry)
         let fleetService = FleetRegistryService(registry: registry, heartbeatInterval: configuration.heartbeatInterval)
+        let census = FleetCensus(registry: registry, logger: logger)
+        let admin = RegistryAdminService(
+            registry: registry,
+            census: census,
+            settings: .init(
+                version: RegistryAdminService.version,
+                backendName: configuration.backend.rawValue,
+                startedAt: SystemWallClock().now(),
+                limits: configuration.limits,
+                outageGraceMax: configuration.outageGraceMax,
+                staleReads: staleReads != nil
+            )
+        )
         let reflection = try ReflectionService(
             services: [
                 AeroRegistryService.serviceName,
                 FleetRegistryService.serviceName,
+                RegistryAdminService.serviceName,
                 HealthService.protocolServiceName,
             ] + ReflectionService.serviceNames
         )
         let server = GRPCServer(
             transport: self.transport,
-            services: [registryService, fleetService, health] + reflection.services,
+            services: [registryService, fleetService, admin, health] + reflection.services,
             // Metrics outermost, so that they see the statuses the logging interceptor settles.
             interceptors: (metrics == nil ? [] : [MetricsInterceptor(factory: registryMetrics.factory)] as [any ServerInterceptor])
                 + [RequestLoggingInterceptor(logger: logger)]
@@ -107,11 +121,13 @@ public struct RegistryApplication: Sendable {
         }
         services.append(.init(service: serverService))
         services.append(.init(service: health))
+        services.append(.init(service: census))
         if let listener = configuration.metrics, let metrics {
-            services.append(.init(service: FleetCensus(registry: registry, logger: logger)))
             let process = ProcessMetrics(registry: metrics, startTime: SystemWallClock().now())
+            let outages = OutageMetrics(registry: metrics)
             let endpoint = MetricsEndpoint(host: listener.address, port: listener.port, registry: metrics, logger: logger) {
                 process.refresh()
+                outages.refresh(from: backend.outageTracker)
                 registryMetrics.storeUp(backend.health.status.isServing)
             }
             self.metricsEndpoint = endpoint

@@ -11,7 +11,7 @@ struct RegistryCtl: AsyncParsableCommand {
         abstract: "Inspect and drive an Aero Arc relay registry.",
         discussion: "The server defaults to 127.0.0.1:50051 (env AERO_ARC_REGISTRY_SERVER).",
         subcommands: [
-            ListRelays.self, ListAgents.self, ShowPlacement.self, ShowPlacements.self,
+            ListRelays.self, ListAgents.self, ShowPlacement.self, ShowPlacements.self, ShowStatus.self,
             RegisterRelay.self, HeartbeatRelay.self, RegisterAgent.self, HeartbeatAgent.self,
         ]
     )

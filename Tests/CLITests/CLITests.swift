@@ -132,4 +132,20 @@ extension CLITests {
         #expect(result.stderr.hasPrefix("aero-arc-registryctl: the registry at 127.0.0.1:\(port) is up but unavailable: "), "\(result.stderr)")
         #expect(result.stderr.contains("127.0.0.1:1"))
     }
+
+    @Test("status shows the backend, limits and the counted fleet, as a table and as JSON")
+    func status() async throws {
+        let (server, port) = try await self.startServer(["--max-relays", "42"])
+        defer { server.signal(SIGKILL) }
+        let table = try await self.runCtl(port, ["status"])
+        #expect(table.status == 0)
+        #expect(table.stdout.hasPrefix("FIELD"))
+        #expect(table.stdout.contains("store         memory, up"))
+        #expect(table.stdout.contains("limits        42 relays, 1000000 agents"))
+        let json = try await self.runCtl(port, ["status", "--output", "json"])
+        let fields = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(fields?["max_relays"] as? Int == 42)
+        #expect((fields?["store"] as? [String: Any])?["backend"] as? String == "memory")
+        #expect(fields?["version"] as? String != nil)
+    }
 }

@@ -31,6 +31,7 @@ struct ReflectionTests {
             let answers = try await self.ask([.with { $0.listServices = "" }], server)
             #expect(answers.first?.listServicesResponse.service.map(\.name) == [
                 "aeroarc.registry.fleet.v1.FleetRegistry",
+                "aeroarc.registry.fleet.v1.RegistryAdmin",
                 "aeroarc.registry.v1.AeroRegistry",
                 "grpc.health.v1.Health",
                 "grpc.reflection.v1.ServerReflection",
@@ -75,7 +76,7 @@ struct ReflectionTests {
             )
             #expect(answers.map(\.errorResponse.errorCode) == [5, 5, 0])
             #expect(answers[0].errorResponse.errorMessage.contains("no.such.Thing"))
-            #expect(answers[2].listServicesResponse.service.count == 5)
+            #expect(answers[2].listServicesResponse.service.count == 6)
         }
     }
 
