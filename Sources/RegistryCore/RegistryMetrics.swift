@@ -1,4 +1,5 @@
 public import CoreMetrics
+import Synchronization
 
 /// The registry's own signals, recorded through swift-metrics.
 ///
@@ -11,21 +12,43 @@ public struct RegistryMetrics: Sendable {
     /// The backend's name, as the `backend` label.
     public let backendName: String
 
-    /// Records nothing.
-    public static let disabled = RegistryMetrics(factory: NOOPMetricsHandler.instance, backendName: "none")
+    /// The store-operation timers, made once per operation.
+    private let timers = TimerCache()
+
+    /// False for ``disabled``: per-call recording is skipped altogether.
+    private let enabled: Bool
+
+    /// Records nothing, at no cost per call.
+    public static let disabled = RegistryMetrics(factory: NOOPMetricsHandler.instance, backendName: "none", enabled: false)
 
     public init(factory: any MetricsFactory, backendName: String) {
+        self.init(factory: factory, backendName: backendName, enabled: true)
+    }
+
+    private init(factory: any MetricsFactory, backendName: String, enabled: Bool) {
         self.factory = factory
         self.backendName = backendName
+        self.enabled = enabled
+    }
+
+    private final class TimerCache: Sendable {
+        let timers = Mutex<[String: Timer]>([:])
     }
 
     /// One store operation (a backend call through the facade) and its outcome.
     func storeOperation(_ operation: String, took duration: Duration, error: RegistryError.Code?) {
-        Timer(
-            label: "aero_arc_registry_store_operation_seconds",
-            dimensions: [("backend", self.backendName), ("operation", operation)],
-            factory: self.factory
-        ).record(duration: duration)
+        guard self.enabled else { return }
+        let timer = self.timers.timers.withLock { timers in
+            if let timer = timers[operation] { return timer }
+            let timer = Timer(
+                label: "aero_arc_registry_store_operation_seconds",
+                dimensions: [("backend", self.backendName), ("operation", operation)],
+                factory: self.factory
+            )
+            timers[operation] = timer
+            return timer
+        }
+        timer.record(duration: duration)
         if let error, error == .unavailable || error == .internalError {
             Counter(
                 label: "aero_arc_registry_store_errors_total",
