@@ -11,12 +11,12 @@ extension ConsulBackend {
     func endOutageIfOpen() async throws(RegistryError) {
         guard self.outages.isOpen else { return }
         do {
-            let ended = try await self.outages.beforeOperation { [self] length in
+            let ended = try await self.outages.beforeOperation { [self] monotonicSince in
                 let since = self.outageStart.withLock { $0.beginGrace() }
                 do {
                     // No start in registry time (a failure raced the previous grace step):
                     // the tracker's measure, on the monotonic clock.
-                    let start = since ?? (self.clock.now().rawValue - length.wholeMilliseconds)
+                    let start = since ?? (self.clock.now().rawValue - (ContinuousClock.now - monotonicSince).wholeMilliseconds)
                     let grace = try await self.grantGrace(outageStartedAt: start)
                     self.outageStart.withLock { $0.graceApplied() }
                     return grace
@@ -63,8 +63,10 @@ extension ConsulBackend {
         let bound = max(self.configuration.outageGraceMax.wholeMilliseconds, 0)
         guard bound > 0 else { return .zero }
         for _ in 0..<self.maximumAttempts {
-            let now = self.clock.now().rawValue
             let entries = try await self.client.list(prefix: self.keys.prefix, consistent: true)
+            // Read after Consul answered: a step begun while it was still down must not
+            // end the outage early.
+            let now = self.clock.now().rawValue
             let plan = ConsulGracePlan(
                 outageStart: outageStart,
                 now: now,

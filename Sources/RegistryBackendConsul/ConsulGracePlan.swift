@@ -8,9 +8,11 @@ import RegistryCore
 ///   already granted grace up to a later time (the `grace-until` key): overlapping windows
 ///   count once; when it starts at or after now, there is nothing to grant;
 /// - grace = min(now − start, bound);
-/// - every relay and agent with last heartbeat < start < deadline (live when the window
-///   began, not renewed since) gets deadline + grace; entries already expired at the start
-///   and entries renewed since are left alone.
+/// - every relay and agent with start < deadline (live when the window began) and last
+///   written before start + grace/2 gets deadline + grace: writes in flight when Consul
+///   stopped carry a heartbeat just after the start, renewals after it came back (another
+///   replica's) one near the window's end. Entries already expired at the start are left
+///   alone.
 ///
 /// A pure value, tested without Consul.
 struct ConsulGracePlan: Sendable {
@@ -44,13 +46,14 @@ struct ConsulGracePlan: Sendable {
         }
         self.grace = min(now - self.start, bound)
         let start = self.start
+        let cutoff = start + self.grace / 2
         for var relay in contents.relays.values
-        where relay.record.heartbeatMilliseconds < start && start < relay.record.expiresMilliseconds {
+        where relay.record.heartbeatMilliseconds < cutoff && start < relay.record.expiresMilliseconds {
             relay.record.expiresMilliseconds += self.grace
             self.relays.append(relay)
         }
         for var agent in contents.agents
-        where agent.record.heartbeatMilliseconds < start && start < agent.record.expiresMilliseconds {
+        where agent.record.heartbeatMilliseconds < cutoff && start < agent.record.expiresMilliseconds {
             agent.record.expiresMilliseconds += self.grace
             self.agents.append(agent)
         }

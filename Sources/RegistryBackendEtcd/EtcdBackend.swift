@@ -73,8 +73,8 @@ public final class EtcdBackend<Clock: WallClock>: RegistryBackend {
             now: { clock.now().rawValue },
             logger: logger
         )
-        self.client = try EtcdClient(configuration: configuration, health: health, logger: logger) { length, client in
-            try await grace.apply(forOutageOf: length, through: client)
+        self.client = try EtcdClient(configuration: configuration, health: health, logger: logger) { since, client in
+            try await grace.apply(forOutageSince: since, through: client)
         }
         self.keys = keys
         // A relay's lease also holds the agents a sync places on it (one keep-alive renews

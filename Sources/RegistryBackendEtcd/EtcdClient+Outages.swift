@@ -2,9 +2,9 @@ import Logging
 import RegistryCore
 
 extension EtcdClient {
-    /// Closes an outage before any other call runs: given how long the outage lasted on
-    /// this replica, returns the grace it granted.
-    typealias OutageStep = @Sendable (_ length: Duration, _ client: EtcdClient) async throws -> Duration
+    /// Closes an outage before any other call runs: given when the outage began on this
+    /// replica's monotonic clock, returns the grace it granted.
+    typealias OutageStep = @Sendable (_ since: ContinuousClock.Instant, _ client: EtcdClient) async throws -> Duration
 
     /// Closes an open outage before the call that found it runs: runs ``outageStep`` once
     /// (concurrent calls wait for it, see ``OutageTracker``) and logs the outage's end.
@@ -14,16 +14,16 @@ extension EtcdClient {
         let step = self.outageStep
         do {
             // Logged inside the step: it runs once, however many calls wait for it.
-            try await self.outages.beforeOperation { [self] length in
+            try await self.outages.beforeOperation { [self] since in
                 var grace = Duration.zero
                 if let step {
-                    grace = try await step(length, self)
+                    grace = try await step(since, self)
                 }
                 self.logger.notice(
                     "etcd outage ended",
                     metadata: [
                         "etcd": "\(self.configuration.endpointsDescription)",
-                        "outage_ms": "\(length.wholeMilliseconds)",
+                        "outage_ms": "\((ContinuousClock.now - since).wholeMilliseconds)",
                         "grace_ms": "\(grace.wholeMilliseconds)",
                     ]
                 )

@@ -85,11 +85,11 @@ struct EtcdOutageGrace: Sendable {
     /// Grants grace for an outage of `length` (on this replica's monotonic clock) and
     /// returns the grace granted. Throws when etcd cannot be reached (the outage then
     /// stays open) or when other writers kept winning.
-    func apply(forOutageOf length: Duration, through client: EtcdClient) async throws -> Duration {
+    func apply(forOutageSince since: ContinuousClock.Instant, through client: EtcdClient) async throws -> Duration {
         guard self.bound > 0 else { return .zero }
         for round in 0..<Self.maximumAttempts {
             do {
-                let grant = try await self.attempt(length: max(length.wholeMilliseconds, 0), through: client)
+                let grant = try await self.attempt(since: since, through: client)
                 self.logger.info(
                     "outage grace granted",
                     metadata: [
@@ -109,8 +109,10 @@ struct EtcdOutageGrace: Sendable {
         )
     }
 
-    private func attempt(length: Int64, through client: EtcdClient) async throws -> Grant {
-        let now = self.now()
+    private func attempt(since: ContinuousClock.Instant, through client: EtcdClient) async throws -> Grant {
+        // The outage's start in registry time, now; its end is when etcd answers below (a
+        // step begun while etcd is still down must not under-count the outage).
+        let outageStart = self.now() - max((ContinuousClock.now - since).wholeMilliseconds, 0)
         let untilKey = self.keys.graceUntil
         let first = try await client.txn(
             .with {
@@ -122,8 +124,9 @@ struct EtcdOutageGrace: Sendable {
             by: client.operationDeadline(),
             gated: false
         )
+        let now = self.now()
         let until = first.rangeResult(0).first
-        var start = now - length
+        var start = outageStart
         if let until, let grantedUntil = Int64(String(decoding: until.value, as: UTF8.self)) {
             start = max(start, grantedUntil)
         }
@@ -195,20 +198,20 @@ struct EtcdOutageGrace: Sendable {
         }
     }
 
-    /// The extension of `kv`'s entry if it was live at `start` and not renewed after it
-    /// (and, after a refused write, still carries the heartbeat first read).
+    /// The extension of `kv`'s entry if it was live at `start` and not renewed late in
+    /// the window.
     private func extended<Record: GraceExtensibleRecord>(
         _ kv: Mvccpb_KeyValue,
         as kind: Record.Type,
         start: Int64,
-        grace: Int64,
-        heartbeat: Int64? = nil
+        grace: Int64
     ) -> Extension? {
-        // `<=`: a renewal that etcd applied just as it stopped answering carries the time
-        // its call started, which is no later than the outage's recorded start (the start
-        // of the first call that failed): it is what the entry had when the outage began.
-        guard var record = Record(decoding: kv.value), record.lastHeartbeat <= start, start < record.deadline else { return nil }
-        if let heartbeat, heartbeat != record.lastHeartbeat { return nil }
+        // Live when the outage began, and last written in the first half of the granted
+        // window: writes in flight when etcd stopped are applied when it resumes with a
+        // heartbeat just after the start; renewals after etcd came back (another
+        // replica's) are not extended.
+        let cutoff = start + grace / 2
+        guard var record = Record(decoding: kv.value), record.lastHeartbeat < cutoff, start < record.deadline else { return nil }
         record.deadline += grace
         return Extension(key: Array(kv.key), modRevision: kv.modRevision, lease: kv.lease, lastHeartbeat: record.lastHeartbeat, value: record.encoded())
     }
@@ -256,8 +259,10 @@ struct EtcdOutageGrace: Sendable {
             if let claim, !claim.holds(current[pending.count]) {
                 throw ClaimLost()
             }
-            pending = zip(pending, current).compactMap { entry, kv in
-                kv.flatMap { self.extended($0, as: kind, start: start, grace: grace, heartbeat: entry.lastHeartbeat) }
+            // Judged again by the same rule: a write in flight when etcd stopped, applied as
+            // it resumed, still qualifies; a renewal made after it came back does not.
+            pending = current.prefix(pending.count).compactMap { kv in
+                kv.flatMap { self.extended($0, as: kind, start: start, grace: grace) }
             }
         }
         throw RegistryError.unavailable(

@@ -9,8 +9,8 @@ extension RedisBackend {
     func endOutageIfOpen() async throws(RegistryError) {
         guard self.outages.isOpen else { return }
         do {
-            let ended = try await self.outages.beforeOperation { [self] length in
-                try await self.grantGrace(forOutageOf: length)
+            let ended = try await self.outages.beforeOperation { [self] since in
+                try await self.grantGrace(forOutageSince: since)
             }
             if let ended {
                 self.logger.notice(
@@ -29,11 +29,19 @@ extension RedisBackend {
         }
     }
 
-    /// Runs the grace script; returns the grace granted.
-    private func grantGrace(forOutageOf length: Duration) async throws(RegistryError) -> Duration {
+    /// Runs the grace script; returns the grace granted. A PING first waits for Redis to
+    /// answer, so that the outage's length is measured when it is over, not when this
+    /// step began (a step begun during the outage would under-count it).
+    private func grantGrace(forOutageSince since: ContinuousClock.Instant) async throws(RegistryError) -> Duration {
         let bound = max(self.configuration.outageGraceMax.wholeMilliseconds, 0)
         guard bound > 0 else { return .zero }
         let started = ContinuousClock.now
+        do {
+            _ = try await self.pool.send(PingCommand())
+        } catch {
+            throw self.failed("apply outage grace", error, startedAt: started)
+        }
+        let length = ContinuousClock.now - since
         let reply: RESPValue
         do {
             reply = try await self.pool.evaluate(

@@ -21,6 +21,7 @@ extension RedisScripts {
             if granted_until and granted_until > start then start = granted_until end
             if start >= now then return { 'ok', now, 0, 0, 0 } end
             local grace = math.min(now - start, bound)
+            local cutoff = start + math.floor(grace / 2)
             redis.call('SET', until_key, int(now), 'PX', int(relay_ttl + agent_ttl + bound + margin))
             -- Extends the entries of an index live at start and not renewed since.
             local function extend(index, key_of, ttl, extra)
@@ -29,7 +30,7 @@ extension RedisScripts {
                 local key = key_of(m)
                 local r = redis.call('HMGET', key, 'hb', 'dl')
                 local hb, dl = tonumber(r[1]), tonumber(r[2])
-                if hb and dl and hb <= start and start < dl then
+                if hb and dl and hb < cutoff and start < dl then
                   dl = dl + grace
                   redis.call('HSET', key, 'dl', int(dl))
                   redis.call('ZADD', index, int(dl), m)

@@ -75,20 +75,21 @@ public final class OutageTracker: Sendable {
         }
     }
 
-    /// Runs the grace step if an outage is open: `apply` receives the time since the
-    /// outage started and returns the grace it granted. One caller runs it; concurrent
+    /// Runs the grace step if an outage is open: `apply` receives when the outage started
+    /// (it measures the length itself, once the store answers: a step started while the
+    /// store is still down would otherwise under-count the outage) and returns the grace
+    /// it granted. One caller runs it; concurrent
     /// callers wait for the same run. Returns the outage that just ended (to the caller
     /// that ran it and those that waited), or nil when none was open. If `apply` throws,
     /// the outage stays open and the error is rethrown.
     @discardableResult
-    public func beforeOperation(apply: @escaping @Sendable (Duration) async throws -> Duration) async throws -> Ended? {
+    public func beforeOperation(apply: @escaping @Sendable (ContinuousClock.Instant) async throws -> Duration) async throws -> Ended? {
         let task: Task<Ended, any Error>? = self.state.withLock { state in
             guard let since = state.failingSince else { return nil }
             if let running = state.applying { return running }
             let running = Task<Ended, any Error> {
-                let length = ContinuousClock.now - since
-                let grace = try await apply(length)
-                return Ended(length: length, grace: grace)
+                let grace = try await apply(since)
+                return Ended(length: ContinuousClock.now - since, grace: grace)
             }
             state.applying = running
             return running

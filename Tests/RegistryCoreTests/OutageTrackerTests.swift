@@ -27,10 +27,11 @@ struct OutageTrackerTests {
         let results = try await withThrowingTaskGroup(of: OutageTracker.Ended?.self) { group in
             for _ in 0..<8 {
                 group.addTask {
-                    try await tracker.beforeOperation { length in
+                    try await tracker.beforeOperation { since in
                         runs.increment()
+                        #expect(since == start, "the earliest failure")
                         try await Task.sleep(for: .milliseconds(50))
-                        return min(length, .seconds(3))
+                        return min(ContinuousClock.now - since, .seconds(3))
                     }
                 }
             }
@@ -55,7 +56,10 @@ struct OutageTrackerTests {
             }
         }
         #expect(tracker.openSince == start)
-        let ended = try await tracker.beforeOperation { $0 }
+        let ended = try await tracker.beforeOperation { since in
+            #expect(since == start)
+            return .zero
+        }
         #expect((ended?.length ?? .zero) >= .seconds(2))
         #expect(!tracker.isOpen)
     }
