@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import RegistryBackendRedis
 import RegistryClient
 import RegistryCore
 import RegistryTestKit
@@ -230,5 +231,33 @@ struct RedisOutageGraceTests {
                 #expect(extension_ <= bothRecovered - pauseStarted + .milliseconds(100), "counted once: \(extension_) for an outage of \(bothRecovered - pauseStarted)")
             }
         }
+    }
+
+    @Test("Redis's own key expiry keeps the grace bound as a margin, so it cannot delete what grace saves")
+    func nativeExpiryKeepsMargin() async throws {
+        let redis = try await RedisServer.start()
+        defer {
+            redis.signal(SIGCONT)
+            Task { await redis.stop() }
+        }
+        // No garbage-collection margin of its own: only the grace bound keeps the keys.
+        let configuration = RedisBackendConfiguration(
+            host: redis.host, port: redis.port, timeout: .milliseconds(300), keyPrefix: "margin:",
+            garbageCollectionMargin: .zero, outageGraceMax: .seconds(5)
+        )
+        let backend = try RedisBackend(
+            configuration: configuration,
+            ttl: try TTLPolicy(relayTTL: .seconds(1), agentTTL: .seconds(1)),
+            logger: RedisHarness.quietLogger
+        )
+        defer { Task { await backend.close() } }
+        let relay = try RelayID(validating: "relay-a")
+        _ = try await backend.registerRelay(RelayRegistration(id: relay, endpoint: try RelayEndpoint(address: "10.0.0.1", grpcPort: 7000)))
+        redis.signal(SIGSTOP)
+        await #expect(throws: RegistryError.self) { try await backend.heartbeatRelay(relay) }
+        // Past the TTL, so Redis would drop a hash expiring at TTL alone on resume.
+        try await Task.sleep(for: .milliseconds(1_500))
+        redis.signal(SIGCONT)
+        _ = try await backend.heartbeatRelay(relay)
     }
 }
