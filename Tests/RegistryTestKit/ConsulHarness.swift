@@ -17,6 +17,8 @@ public struct ConsulHarness: BackendHarness {
 
     public let clock: ManualClock
     let target: Target
+    /// The store timeout of the backends made, when not Consul's default.
+    public var timeout: Duration?
 
     /// Against a new ``ConsulDouble`` per backend.
     public static func double(clock: ManualClock = ManualClock(), requiredToken: String? = nil) -> ConsulHarness {
@@ -61,7 +63,10 @@ public struct ConsulHarness: BackendHarness {
         switch self.target {
         case .double(let requiredToken):
             return try await ConsulDouble.with(requiredToken: requiredToken, clock: self.clock) { double in
-                let configuration = try ConsulConfiguration(address: ConsulAddress(parsing: double.address), token: requiredToken)
+                var configuration = try ConsulConfiguration(address: ConsulAddress(parsing: double.address), token: requiredToken)
+                if let timeout = self.timeout {
+                    configuration.timeout = timeout
+                }
                 return try await self.withBackend(configuration, ttl: ttl, limits: limits, cleanUp: false) { try await body($0) }
             }
         case .real(let address, let token, let caPath):

@@ -23,9 +23,9 @@ public enum TestBackends {
         [memory] + redis + etcd + consul
     }
 
-    /// Every backend, for bursts of a thousand calls at once (etcd with a longer store
-    /// timeout: see ``etcdForBursts``).
+    /// Every backend, for bursts of a thousand calls at once (etcd and the Consul double
+    /// with a longer store timeout: see ``etcdForBursts`` and ``consulForBursts``).
     public static var forBursts: [TestBackend] {
-        [memory] + redis + etcdForBursts + consul
+        [memory] + redis + etcdForBursts + consulForBursts
     }
 }
