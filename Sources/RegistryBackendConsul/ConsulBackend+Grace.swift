@@ -147,11 +147,7 @@ extension ConsulBackend {
         self.outageStart.withLock { $0.recordFailure(startedAt: registryStarted) }
         self.outages.recordFailure(startedAt: started)
         let wasServing = self.health.status.isServing
-        let elapsed = ContinuousClock.now - started
-        self.health.report(
-            .notServing(reason: reason),
-            since: UnixMilliseconds(SystemWallClock().now().rawValue - elapsed.wholeMilliseconds)
-        )
+        self.health.report(.notServing(reason: reason), since: started)
         if wasServing {
             self.logger.error(
                 "consul is unreachable; requests fail with UNAVAILABLE until it answers again",

@@ -65,11 +65,7 @@ extension EtcdClient {
                     "\(self.storeDescription) did not complete a \(what) within \(self.configuration.timeout.goDescription): \(lastFailure)"
                 )
                 self.outages.recordFailure(startedAt: started)
-                let elapsed = ContinuousClock.now - started
-                self.health.report(
-                    .notServing(reason: error.message),
-                    since: UnixMilliseconds(SystemWallClock().now().rawValue - elapsed.wholeMilliseconds)
-                )
+                self.health.report(.notServing(reason: error.message), since: started)
                 throw error
             }
             let member = self.members[index]

@@ -19,7 +19,8 @@ extension RedisBackend {
     }
 
     /// Runs a script with the shared arguments (namespace, time) in front of `arguments`,
-    /// keeping ``health`` up to date and translating failures to ``RegistryError``.
+    /// keeping ``health`` up to date and translating failures to ``RegistryError``. An open
+    /// outage is ended first (outage grace).
     func evaluateRaw(
         _ script: RESPScript,
         key: String,
@@ -27,6 +28,17 @@ extension RedisBackend {
         operation: String
     ) async throws(RegistryError) -> [RESPValue] {
         try await self.endOutageIfOpen()
+        return try await self.evaluateUngated(script, key: key, arguments, operation: operation)
+    }
+
+    /// ``evaluateRaw(_:key:_:operation:)`` without ending an open outage first: for the
+    /// grace step itself.
+    func evaluateUngated(
+        _ script: RESPScript,
+        key: String,
+        _ arguments: [RESPArgument],
+        operation: String
+    ) async throws(RegistryError) -> [RESPValue] {
         let started = ContinuousClock.now
         let reply: RESPValue
         do {
@@ -86,8 +98,7 @@ extension RedisBackend {
         self.outages.recordFailure(startedAt: started)
         let status = HealthReporter.Status.notServing(reason: "\(self.peer) is unreachable")
         guard self.health.status != status else { return }
-        let elapsed = ContinuousClock.now - started
-        self.health.report(status, since: UnixMilliseconds(SystemWallClock().now().rawValue - elapsed.wholeMilliseconds))
+        self.health.report(status, since: started)
         self.logger.error(
             "redis is unreachable; requests fail with UNAVAILABLE until it answers again",
             metadata: ["redis": "\(self.peer)", "error": "\(reason)"]

@@ -42,27 +42,20 @@ extension RedisBackend {
             throw self.failed("apply outage grace", error, startedAt: started)
         }
         let length = ContinuousClock.now - since
-        let reply: RESPValue
-        do {
-            reply = try await self.pool.evaluate(
-                RedisScripts.applyOutageGrace,
-                keys: [RESPArgument(self.schema.relaysIndex)],
-                arguments: self.sharedArguments + [
-                    RESPArgument(max(length.wholeMilliseconds, 0)),
-                    RESPArgument(bound),
-                    RESPArgument(self.ttl.relayTTLMilliseconds),
-                    RESPArgument(self.ttl.agentTTLMilliseconds),
-                    RESPArgument(self.marginMilliseconds),
-                ]
-            )
-        } catch {
-            throw self.failed("apply outage grace", error, startedAt: started)
-        }
-        self.markReachable()
-        guard let values = reply.array, values.count == 5, let grace = values[2].int64,
-              let relays = values[3].int64, let agents = values[4].int64
-        else {
-            throw ScriptReply(values: [reply], script: "apply outage grace").unexpected()
+        let values = try await self.evaluateUngated(
+            RedisScripts.applyOutageGrace,
+            key: self.schema.relaysIndex,
+            [
+                RESPArgument(max(length.wholeMilliseconds, 0)),
+                RESPArgument(bound),
+                RESPArgument(self.ttl.relayTTLMilliseconds),
+                RESPArgument(self.ttl.agentTTLMilliseconds),
+                RESPArgument(self.marginMilliseconds),
+            ],
+            operation: "apply outage grace"
+        )
+        guard values.count == 5, let grace = values[2].int64, let relays = values[3].int64, let agents = values[4].int64 else {
+            throw ScriptReply(values: values, script: "apply outage grace").unexpected()
         }
         self.logger.info(
             "outage grace granted",

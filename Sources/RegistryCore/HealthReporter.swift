@@ -38,20 +38,25 @@ public final class HealthReporter: Sendable {
         self.state.withLock { $0.status.isServing ? nil : $0.notServingSince }
     }
 
-    /// Sets the status, notifying watchers when it changed. `since`: when the failure that
-    /// makes it not serving began (default: now).
-    public func report(_ status: Status, since: UnixMilliseconds? = nil) {
+    /// Sets the status, notifying watchers when it changed. `since`: when the failed attempt
+    /// that makes it not serving began (default: now); kept in system time.
+    public func report(_ status: Status, since: ContinuousClock.Instant? = nil) {
         // Yielding under the lock keeps every watcher's view in the order of the reports.
         self.state.withLock { state in
             guard state.status != status else { return }
             if state.status.isServing || state.notServingSince == nil {
-                state.notServingSince = status.isServing ? nil : (since ?? SystemWallClock().now())
+                state.notServingSince = status.isServing ? nil : Self.systemTime(of: since ?? .now)
             }
             state.status = status
             for watcher in state.watchers.values {
                 watcher.yield(status)
             }
         }
+    }
+
+    /// The system time of an instant on the monotonic clock.
+    private static func systemTime(of instant: ContinuousClock.Instant) -> UnixMilliseconds {
+        UnixMilliseconds(SystemWallClock().now().rawValue - (ContinuousClock.now - instant).wholeMilliseconds)
     }
 
     /// Ends every feed after the status it last delivered; later feeds deliver the
