@@ -242,7 +242,8 @@ struct RedisOutageGraceTests {
         }
         // No garbage-collection margin of its own: only the grace bound keeps the keys.
         let configuration = RedisBackendConfiguration(
-            host: redis.host, port: redis.port, timeout: .milliseconds(300), keyPrefix: "margin:",
+            // 1 s, not 300 ms: the first call also connects, on a machine busy with other suites.
+            host: redis.host, port: redis.port, timeout: .seconds(1), keyPrefix: "margin:",
             garbageCollectionMargin: .zero, outageGraceMax: .seconds(5)
         )
         let backend = try RedisBackend(
@@ -255,8 +256,9 @@ struct RedisOutageGraceTests {
         _ = try await backend.registerRelay(RelayRegistration(id: relay, endpoint: try RelayEndpoint(address: "10.0.0.1", grpcPort: 7000)))
         redis.signal(SIGSTOP)
         await #expect(throws: RegistryError.self) { try await backend.heartbeatRelay(relay) }
-        // Past the TTL, so Redis would drop a hash expiring at TTL alone on resume.
-        try await Task.sleep(for: .milliseconds(1_500))
+        // Past the TTL (the failed heartbeat took 1 s), so Redis would drop a hash expiring
+        // at TTL alone on resume.
+        try await Task.sleep(for: .milliseconds(1_000))
         redis.signal(SIGCONT)
         _ = try await backend.heartbeatRelay(relay)
     }
