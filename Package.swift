@@ -44,6 +44,13 @@ let package = Package(
         // trust a CA file (--consul-ca-path) through TLSConfiguration.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Both already in the graph through grpc-swift-nio-transport; declared for the
+        // authorization core: SHA-256 of bearer tokens (Crypto) and the identity of client
+        // certificates (X509). Crypto's range is swift-certificates' own, so 4.x still resolves.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        // In the graph through swift-certificates; the tests build IP-address SANs with it.
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -148,6 +155,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strictSettings
         ),
@@ -198,6 +207,7 @@ let package = Package(
                 "RegistryClient",
                 "RegistryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ],
             swiftSettings: strictSettings
@@ -206,6 +216,7 @@ let package = Package(
         .target(
             name: "RegistryBench",
             dependencies: [
+                "RegistryClient",
                 "RegistryCore",
                 "RegistryProtos",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -221,6 +232,7 @@ let package = Package(
             name: "aero-arc-registry-bench",
             dependencies: [
                 "RegistryBench",
+                "RegistryClient",
                 "RegistryCore",
                 "RegistryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -277,6 +289,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: testSettings
         ),
