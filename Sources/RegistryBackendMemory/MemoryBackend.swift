@@ -227,6 +227,24 @@ public final class MemoryBackend<Clock: WallClock>: RegistryBackend {
         self.withObservedState { state, now in state.listRelayStatuses(after: after, limit: limit, now: now) }
     }
 
+    public func deregisterRelay(_ id: RelayID) async throws -> Int {
+        try self.withObservedState { state, now throws(RegistryError) in
+            try state.deregisterRelay(id, now: now)
+        }
+    }
+
+    public func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws {
+        try self.withObservedState { state, now throws(RegistryError) in
+            try state.deregisterAgent(id, from: relayID, now: now)
+        }
+    }
+
+    public func setDraining(_ id: RelayID, _ draining: Bool) async throws {
+        try self.withObservedState { state, now throws(RegistryError) in
+            try state.setDraining(id, draining, now: now)
+        }
+    }
+
     public func removeExpired(limit: Int) async throws -> ExpiryReport {
         self.withObservedState { state, now in state.removeExpired(now: now, limit: limit) }
     }

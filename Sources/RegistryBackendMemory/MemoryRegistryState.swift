@@ -12,8 +12,13 @@ import RegistryCore
 /// - the two ID-ordered indexes hold exactly the stored relays and agents (for paging).
 ///
 /// A relay's agents all belong to its current incarnation: when an expired relay is
-/// registered again its agents are removed, so an incarnation number only needs to be
-/// reported, never compared.
+/// registered again, or a relay is deregistered, its agents are removed, so an
+/// incarnation number only needs to be reported, never compared. Likewise draining is a
+/// field of the relay's record, so a new incarnation starts without it.
+///
+/// The fleet extension is in `MemoryRegistryState+Fleet.swift`, the admin operations in
+/// `MemoryRegistryState+Admin.swift`; both change the indexes only through the
+/// mutations here.
 struct MemoryRegistryState {
     struct RelayRecord {
         var endpoint: RelayEndpoint
@@ -23,6 +28,8 @@ struct MemoryRegistryState {
         var graceExtension: Int64 = 0
         /// The agents placed on this relay, in ID order (the per-relay index).
         var agents = SortedIDIndex<AgentID>()
+        /// The relay takes no new placements (``setDraining(_:_:now:)``); ends with the incarnation.
+        var draining = false
     }
 
     struct AgentRecord {
@@ -40,8 +47,8 @@ struct MemoryRegistryState {
     private(set) var agents: [AgentID: AgentRecord] = [:]
     private var relayExpiry: ExpiryIndex<RelayID>
     private var agentExpiry: ExpiryIndex<AgentID>
-    private var relayOrder = SortedIDIndex<RelayID>()
-    private var agentOrder = SortedIDIndex<AgentID>()
+    private(set) var relayOrder = SortedIDIndex<RelayID>()
+    private(set) var agentOrder = SortedIDIndex<AgentID>()
     /// The last incarnation number handed out.
     private var lastIncarnation: UInt64 = 0
 
@@ -56,21 +63,21 @@ struct MemoryRegistryState {
     // MARK: Liveness
 
     /// The first instant at which the relay is no longer live.
-    private func deadline(_ relay: RelayRecord) -> Int64 {
+    func deadline(_ relay: RelayRecord) -> Int64 {
         relay.lastHeartbeat + self.relayTTL + relay.graceExtension
     }
 
     /// The first instant at which the agent is no longer live on its own account (its relay
     /// may expire first).
-    private func deadline(_ agent: AgentRecord) -> Int64 {
+    func deadline(_ agent: AgentRecord) -> Int64 {
         agent.lastHeartbeat + self.agentTTL + agent.graceExtension
     }
 
-    private func isLive(_ relay: RelayRecord, now: Int64) -> Bool {
+    func isLive(_ relay: RelayRecord, now: Int64) -> Bool {
         now < self.deadline(relay)
     }
 
-    private func isLive(_ agent: AgentRecord, now: Int64) -> Bool {
+    func isLive(_ agent: AgentRecord, now: Int64) -> Bool {
         guard now < self.deadline(agent), let relay = self.relays[agent.relayID] else {
             return false
         }
@@ -116,6 +123,11 @@ struct MemoryRegistryState {
         return self.relay(id, existing.endpoint, now)
     }
 
+    /// Sets a stored relay's draining flag (``setDraining(_:_:now:)`` judges liveness).
+    mutating func updateDraining(_ id: RelayID, _ draining: Bool) {
+        self.relays[id]?.draining = draining
+    }
+
     /// Live relays, unsorted.
     func liveRelays(now: Int64) -> [Relay] {
         var live: [Relay] = []
@@ -126,7 +138,7 @@ struct MemoryRegistryState {
         return live
     }
 
-    private func relay(_ id: RelayID, _ endpoint: RelayEndpoint, _ lastHeartbeat: Int64) -> Relay {
+    func relay(_ id: RelayID, _ endpoint: RelayEndpoint, _ lastHeartbeat: Int64) -> Relay {
         Relay(id: id, endpoint: endpoint, lastHeartbeat: UnixMilliseconds(lastHeartbeat))
     }
 
@@ -135,6 +147,12 @@ struct MemoryRegistryState {
     mutating func registerAgent(_ id: AgentID, on relayID: RelayID, now: Int64) throws(RegistryError) -> AgentRegistrationResult {
         guard let relay = self.relays[relayID], self.isLive(relay, now: now) else {
             throw .notFound("relay \(relayID) is not registered or has expired; agent \(id) was not registered")
+        }
+        if relay.draining {
+            // Only an agent already live on it is renewed; nothing new is placed.
+            guard let existing = self.agents[id], existing.relayID == relayID, self.isLive(existing, now: now) else {
+                throw .failedPrecondition("relay \(relayID) is draining and takes no new agents; agent \(id) was not placed on it")
+            }
         }
         var previousRelayID: RelayID?
         if let existing = self.agents[id] {
@@ -168,10 +186,15 @@ struct MemoryRegistryState {
         if let expectedRelayID, expectedRelayID != existing.relayID {
             throw .notFound("agent \(id) is not placed on relay \(expectedRelayID); it is on relay \(existing.relayID)")
         }
-        self.agentExpiry.update(id, from: self.deadline(existing), to: now + self.agentTTL)
+        self.renewAgent(id, existing, now: now)
+        return AgentPlacement(agentID: id, relayID: existing.relayID, lastUpdated: UnixMilliseconds(now))
+    }
+
+    /// Makes a stored agent live for another agent TTL where it is placed.
+    mutating func renewAgent(_ id: AgentID, _ record: AgentRecord, now: Int64) {
+        self.agentExpiry.update(id, from: self.deadline(record), to: now + self.agentTTL)
         self.agents[id]?.lastHeartbeat = now
         self.agents[id]?.graceExtension = 0
-        return AgentPlacement(agentID: id, relayID: existing.relayID, lastUpdated: UnixMilliseconds(now))
     }
 
     func placement(of id: AgentID, now: Int64) throws(RegistryError) -> AgentPlacement {
@@ -220,16 +243,22 @@ struct MemoryRegistryState {
                 self.agentExpiry.insert(id, deadline: self.deadline(record))
                 continue
             }
-            self.agents.removeValue(forKey: id)
-            self.agentOrder.remove(id)
-            self.relays[record.relayID]?.agents.remove(id)
+            self.removeAgent(id)
             report.agentsRemoved += 1
         }
         return report
     }
 
-    /// Removes a relay and every agent placed on it.
-    private mutating func removeRelay(_ id: RelayID) {
+    /// Removes an agent from storage and from every index.
+    mutating func removeAgent(_ id: AgentID) {
+        guard let record = self.agents.removeValue(forKey: id) else { return }
+        self.agentExpiry.remove(id, deadline: self.deadline(record))
+        self.agentOrder.remove(id)
+        self.relays[record.relayID]?.agents.remove(id)
+    }
+
+    /// Removes a relay and every agent placed on it, from storage and from every index.
+    mutating func removeRelay(_ id: RelayID) {
         guard let record = self.relays.removeValue(forKey: id) else { return }
         self.relayExpiry.remove(id, deadline: self.deadline(record))
         self.relayOrder.remove(id)
@@ -276,130 +305,5 @@ struct MemoryRegistryState {
     /// Entries in the ID-ordered indexes, for checking the invariants in tests.
     var orderedCounts: (relays: Int, agents: Int) {
         (self.relayOrder.count, self.agentOrder.count)
-    }
-
-    // MARK: The fleet extension
-
-    mutating func syncRelay(_ sync: RelaySync, now: Int64) throws(RegistryError) -> RelaySyncResult {
-        let id = sync.relayID
-        var started = false
-        if let endpoint = sync.endpoint {
-            started = try self.registerRelay(RelayRegistration(id: id, endpoint: endpoint), now: now).outcome != .renewed
-        } else {
-            _ = try self.heartbeatRelay(id, now: now)
-        }
-        guard let relayRecord = self.relays[id] else {
-            throw .internalError("relay \(id) vanished during its own sync")
-        }
-        var lost: [LostAgent] = []
-        for agentID in sync.place {
-            do {
-                _ = try self.registerAgent(agentID, on: id, now: now)
-            } catch where error.code == .resourceExhausted {
-                lost.append(LostAgent(agentID: agentID, reason: .capacity))
-            }
-        }
-        for agentID in sync.renew {
-            guard let agent = self.agents[agentID], self.isLive(agent, now: now) else {
-                lost.append(LostAgent(agentID: agentID, reason: .notLive))
-                continue
-            }
-            guard agent.relayID == id else {
-                lost.append(LostAgent(agentID: agentID, reason: .placedElsewhere(current: agent.relayID)))
-                continue
-            }
-            self.agentExpiry.update(agentID, from: self.deadline(agent), to: now + self.agentTTL)
-            self.agents[agentID]?.lastHeartbeat = now
-            self.agents[agentID]?.graceExtension = 0
-        }
-        return RelaySyncResult(
-            incarnation: RelayIncarnation(relayRecord.incarnation),
-            relayStarted: started,
-            lost: lost,
-            relayExpires: UnixMilliseconds(self.deadline(relayRecord)),
-            now: UnixMilliseconds(now)
-        )
-    }
-
-    /// A live agent's placement as the fleet API reports it, or nil.
-    func fleetPlacement(of id: AgentID, now: Int64) -> FleetPlacement? {
-        guard let agent = self.agents[id], now < self.deadline(agent),
-              let relay = self.relays[agent.relayID], self.isLive(relay, now: now)
-        else { return nil }
-        return FleetPlacement(
-            agentID: id,
-            relayID: agent.relayID,
-            lastHeartbeat: UnixMilliseconds(agent.lastHeartbeat),
-            expires: UnixMilliseconds(min(self.deadline(agent), self.deadline(relay))),
-            relayIncarnation: RelayIncarnation(relay.incarnation)
-        )
-    }
-
-    func placements(of ids: [AgentID], now: Int64) -> PlacementLookup {
-        var found: [FleetPlacement] = []
-        var missing: [AgentID] = []
-        for id in ids {
-            if let placement = self.fleetPlacement(of: id, now: now) {
-                found.append(placement)
-            } else {
-                missing.append(id)
-            }
-        }
-        return PlacementLookup(placements: found, missing: missing, asOf: UnixMilliseconds(now))
-    }
-
-    /// A page of live placements in ID order: walks the ID index (the relay's, when
-    /// filtered) from `after`, skipping entries that expired but are not reclaimed yet.
-    func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int, now: Int64) -> Page<FleetPlacement> {
-        var entries: [FleetPlacement] = []
-        var hasMore = false
-        let collect = { (id: AgentID) -> Bool in
-            guard let placement = self.fleetPlacement(of: id, now: now) else { return true }
-            if entries.count == limit {
-                hasMore = true
-                return false
-            }
-            entries.append(placement)
-            return true
-        }
-        if let relayID {
-            guard let relay = self.relays[relayID], self.isLive(relay, now: now) else {
-                return Page(entries: [], hasMore: false, asOf: UnixMilliseconds(now))
-            }
-            relay.agents.forEach(after: after, collect)
-        } else {
-            self.agentOrder.forEach(after: after, collect)
-        }
-        return Page(entries: entries, hasMore: hasMore, asOf: UnixMilliseconds(now))
-    }
-
-    /// A page of live relays in ID order, each with its live agents counted.
-    func listRelayStatuses(after: RelayID?, limit: Int, now: Int64) -> Page<RelayStatus> {
-        var entries: [RelayStatus] = []
-        var hasMore = false
-        self.relayOrder.forEach(after: after) { id in
-            guard let relay = self.relays[id], self.isLive(relay, now: now) else { return true }
-            if entries.count == limit {
-                hasMore = true
-                return false
-            }
-            var agentCount = 0
-            relay.agents.forEach(after: nil) { agentID in
-                if let agent = self.agents[agentID], now < self.deadline(agent) {
-                    agentCount += 1
-                }
-                return true
-            }
-            entries.append(
-                RelayStatus(
-                    relay: self.relay(id, relay.endpoint, relay.lastHeartbeat),
-                    expires: UnixMilliseconds(self.deadline(relay)),
-                    incarnation: RelayIncarnation(relay.incarnation),
-                    agentCount: agentCount
-                )
-            )
-            return true
-        }
-        return Page(entries: entries, hasMore: hasMore, asOf: UnixMilliseconds(now))
     }
 }

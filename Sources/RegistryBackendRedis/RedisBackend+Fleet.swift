@@ -112,7 +112,7 @@ extension RedisBackend {
             leading: [],
             after: after,
             limit: limit,
-            fields: 7,
+            fields: 8,
             operation: "list relay statuses",
             expires: \.expires
         ) { fields in
@@ -123,6 +123,7 @@ extension RedisBackend {
                 let deadline = fields[4].int64,
                 let incarnation = fields[5].int64, incarnation > 0,
                 let agents = fields[6].int64,
+                let draining = fields[7].int64,
                 let endpoint = try? RelayEndpoint(address: address, grpcPort: Int(port))
             else {
                 return nil
@@ -131,7 +132,8 @@ extension RedisBackend {
                 relay: Relay(id: id, endpoint: endpoint, lastHeartbeat: UnixMilliseconds(heartbeat)),
                 expires: UnixMilliseconds(deadline),
                 incarnation: RelayIncarnation(UInt64(incarnation)),
-                agentCount: Int(agents)
+                agentCount: Int(agents),
+                draining: draining != 0
             )
         }
     }
@@ -221,6 +223,8 @@ extension RedisBackend {
         switch reason {
         case "capacity":
             return .capacity
+        case "draining":
+            return .relayDraining
         case "not-live":
             return .notLive
         case "elsewhere":

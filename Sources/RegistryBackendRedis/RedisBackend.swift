@@ -140,6 +140,8 @@ public final class RedisBackend: RegistryBackend {
             return AgentRegistrationResult(placement: placement, previousRelayID: previous)
         case "no-relay":
             throw RegistryError.notFound("relay \(relayID) is not registered or has expired; agent \(id) was not registered")
+        case "draining":
+            throw RegistryError.failedPrecondition("relay \(relayID) is draining and takes no new agents; agent \(id) was not placed on it")
         case "full":
             throw RegistryError.resourceExhausted("agent limit of \(self.limits.maxAgents) reached; agent \(id) was not registered")
         default:

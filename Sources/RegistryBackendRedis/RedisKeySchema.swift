@@ -10,7 +10,7 @@ public import RegistryCore
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `relay:<id>` | hash | `addr`, `port`, `hb` (last heartbeat, ms), `dl` (deadline, ms), `inc` (incarnation) |
+/// | `relay:<id>` | hash | `addr`, `port`, `hb` (last heartbeat, ms), `dl` (deadline, ms), `inc` (incarnation), `drain` (`1` while draining; a new incarnation starts without it) |
 /// | `agent:<id>` | hash | `relay` (encoded relay ID), `inc` (that relay's incarnation), `hb`, `dl` |
 /// | `relays` | sorted set | encoded relay IDs scored by deadline |
 /// | `agents` | sorted set | encoded agent IDs scored by their own deadline |

@@ -16,8 +16,10 @@ extension RedisScripts {
     /// agents to renew, each as an ordered member (``RedisKeySchema/orderedMember(_:)``).
     /// Reply: {`full`, now}, {`missing`, now}, or {`ok`, now, incarnation, 1 if started
     /// else 0, relay deadline, then per lost agent: its position among the agents
-    /// (1-based, placements first), `capacity`, `not-live` or `elsewhere`, and the
-    /// encoded relay it is on (for `elsewhere`, else '')}.
+    /// (1-based, placements first), `capacity`, `draining`, `not-live` or `elsewhere`, and
+    /// the encoded relay it is on (for `elsewhere`, else '')}. A draining relay (its hash's
+    /// `drain` field, which a new incarnation does not have) loses each placement not
+    /// already live on it with `draining`.
     static let syncRelay = RESPScript(
         prelude + """
             local b, register, addr, port = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6]
@@ -29,7 +31,7 @@ extension RedisScripts {
 
             -- 1. The relay, exactly as registerRelay or heartbeatRelay.
             local rdl = now + relay_ttl
-            local current = redis.call('HMGET', key, 'dl', 'inc', 'addr', 'port')
+            local current = redis.call('HMGET', key, 'dl', 'inc', 'addr', 'port', 'drain')
             local current_dl = tonumber(current[1])
             local live = current_dl and current[2] and now < current_dl
             local inc, started = current[2], 0
@@ -56,6 +58,9 @@ extension RedisScripts {
             keep_for(relays_index, relay_ttl + margin)
             order_add(relays_by_id, b)
             keep_for(relays_by_id, relay_ttl + margin)
+
+            -- Draining belongs to the incarnation: a new one (started) starts without it.
+            local draining = started == 0 and current[5] ~= false
 
             local out = { 'ok', now, inc, started, rdl }
             local function lose(position, reason, relay)
@@ -126,7 +131,10 @@ extension RedisScripts {
               local a = ordered_id(m)
               local r, agent_live = agent_state(a)
               local room = true
-              if not agent_live then
+              if draining and not (agent_live and r[1] == b) then
+                room = false
+                lose(i - first + 1, 'draining', '')
+              elseif not agent_live then
                 local own = counted(a)
                 if count - (own and 1 or 0) >= agent_limit and not pruned then
                   -- Pending entries first, so that pruning sees this sync's agents as live.
@@ -228,19 +236,21 @@ extension RedisScripts {
     /// A page of live relays in ID order, with their live agents counted.
     ///
     /// A relay's agent set holds only agents placed on its current incarnation (a new
-    /// incarnation deletes it; a move removes the agent), scored by their own deadlines,
+    /// incarnation or the relay's deregistration deletes it; a move or the agent's
+    /// deregistration removes the agent), scored by their own deadlines,
     /// so `ZCOUNT` over the future counts exactly its live agents, in O(log n).
     /// ARGV: 3 `ZRANGEBYLEX` start, 4 limit, 5 budget.
     /// Reply: as `walk`, with per relay: encoded ID, address, port, last heartbeat,
-    /// deadline, incarnation, live agents.
+    /// deadline, incarnation, live agents, 1 if draining else 0.
     static let listRelayStatuses = RESPScript(
         prelude + orderedWalk + """
             return walk(relays_by_id, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), function(b, fields)
-              local r = redis.call('HMGET', relay_key(b), 'dl', 'inc', 'addr', 'port', 'hb')
+              local r = redis.call('HMGET', relay_key(b), 'dl', 'inc', 'addr', 'port', 'hb', 'drain')
               local dl = tonumber(r[1])
               if not (dl and r[2] and r[3] and r[4] and r[5] and now < dl) then return false end
               local agents = redis.call('ZCOUNT', relay_agents_key(b), '(' .. int(now), '+inf')
               fields[1], fields[2], fields[3], fields[4], fields[5], fields[6], fields[7] = b, r[3], r[4], r[5], dl, r[2], agents
+              fields[8] = r[6] and 1 or 0
               return true
             end)
             """

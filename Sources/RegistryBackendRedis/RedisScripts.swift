@@ -222,9 +222,11 @@ enum RedisScripts {
             """
     )
 
-    /// Places an agent on a live relay, moving it off any other, and renews it.
+    /// Places an agent on a live relay, moving it off any other, and renews it. A draining
+    /// relay only renews an agent already live on it.
     /// ARGV: 3 encoded agent ID, 4 encoded relay ID, 5 agent TTL ms, 6 agent limit, 7 GC margin ms.
-    /// Reply: {`ok`, now, encoded previous live relay or ''}, {`no-relay`, now} or {`full`, now}.
+    /// Reply: {`ok`, now, encoded previous live relay or ''}, {`no-relay`, now}, {`draining`, now}
+    /// or {`full`, now}.
     static let registerAgent = RESPScript(
         prelude + """
             local a, b = ARGV[3], ARGV[4]
@@ -234,6 +236,9 @@ enum RedisScripts {
             local key = agent_key(a)
             local current = redis.call('HMGET', key, 'relay', 'inc')
             local live_on = live_agent(a)
+            if live_on ~= b and redis.call('HEXISTS', relay_key(b), 'drain') == 1 then
+              return { 'draining', now }
+            end
             local previous = ''
             if current[1] and (current[1] ~= b or current[2] ~= relay_inc) then
               if live_on and current[1] ~= b then previous = current[1] end

@@ -21,6 +21,37 @@ public struct AdminClient: Sendable {
         let response = try await self.stub.getStatus(Aeroarc_Registry_Fleet_V1_GetStatusRequest(), options: self.options)
         return RegistryStatus(response)
     }
+
+    /// Ends a live relay and its agents at once; returns how many live agents it had.
+    /// NOT_FOUND when the relay is unknown or expired.
+    @discardableResult
+    public func deregisterRelay(id: String) async throws -> Int64 {
+        var request = Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest()
+        request.relayID = id
+        return try await self.stub.deregisterRelay(request, options: self.options).agentsRemoved
+    }
+
+    /// Ends a live agent's placement; with `relayID`, only if it is placed there.
+    public func deregisterAgent(id: String, relayID: String? = nil) async throws {
+        var request = Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest()
+        request.agentID = id
+        request.relayID = relayID ?? ""
+        _ = try await self.stub.deregisterAgent(request, options: self.options)
+    }
+
+    /// Starts draining a live relay: it keeps its agents but takes no new placements.
+    public func drainRelay(id: String) async throws {
+        var request = Aeroarc_Registry_Fleet_V1_DrainRelayRequest()
+        request.relayID = id
+        _ = try await self.stub.drainRelay(request, options: self.options)
+    }
+
+    /// Lets a drained relay take placements again.
+    public func undrainRelay(id: String) async throws {
+        var request = Aeroarc_Registry_Fleet_V1_UndrainRelayRequest()
+        request.relayID = id
+        _ = try await self.stub.undrainRelay(request, options: self.options)
+    }
 }
 
 /// What `GetStatus` reports, with the JSON field names `registryctl status --output json` prints.

@@ -58,6 +58,8 @@ public struct FleetClient: Sendable {
                     return LostAgent(agentID: agent, reason: .placedElsewhere(current: try RelayID(validating: lost.currentRelayID)))
                 case .capacity:
                     return LostAgent(agentID: agent, reason: .capacity)
+                case .relayDraining:
+                    return LostAgent(agentID: agent, reason: .relayDraining)
                 default:
                     return LostAgent(agentID: agent, reason: .notLive)
                 }
@@ -110,7 +112,8 @@ public struct FleetClient: Sendable {
                 ),
                 expires: UnixMilliseconds(status.expiresUnixMs),
                 incarnation: RelayIncarnation(status.incarnation),
-                agentCount: Int(status.agentCount)
+                agentCount: Int(status.agentCount),
+                draining: status.draining
             )
         }
         return (relays, response.nextPageToken.isEmpty ? nil : response.nextPageToken, UnixMilliseconds(response.asOfUnixMs))

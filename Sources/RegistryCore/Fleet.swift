@@ -46,6 +46,9 @@ public enum AgentLoss: Hashable, Sendable {
     case placedElsewhere(current: RelayID)
     /// Placing it would exceed the agent capacity.
     case capacity
+    /// The relay is draining: it takes no new placements. Agents already live on it are
+    /// renewed, not lost.
+    case relayDraining
 }
 
 /// An agent a sync did not keep, and why.
@@ -120,12 +123,15 @@ public struct RelayStatus: Hashable, Sendable {
     public var incarnation: RelayIncarnation
     /// Live agents placed on this incarnation.
     public var agentCount: Int
+    /// The relay takes no new placements (``RegistryBackend/setDraining(_:_:)``).
+    public var draining: Bool
 
-    public init(relay: Relay, expires: UnixMilliseconds, incarnation: RelayIncarnation, agentCount: Int) {
+    public init(relay: Relay, expires: UnixMilliseconds, incarnation: RelayIncarnation, agentCount: Int, draining: Bool = false) {
         self.relay = relay
         self.expires = expires
         self.incarnation = incarnation
         self.agentCount = agentCount
+        self.draining = draining
     }
 }
 

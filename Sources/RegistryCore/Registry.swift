@@ -184,6 +184,36 @@ public struct Registry: Sendable {
         }
     }
 
+    // MARK: Admin operations
+
+    /// Ends a live relay and its agents at once. See ``RegistryBackend/deregisterRelay(_:)``.
+    /// - Returns: how many live agents it had.
+    public func deregisterRelay(_ id: RelayID) async throws -> Int {
+        let removed = try await self.guarded("deregister_relay") {
+            try await self.backend.deregisterRelay(id)
+        }
+        self.staleReads?.forget(relay: id)
+        self.logger.info("relay deregistered", metadata: ["relay_id": "\(id)", "agents_removed": "\(removed)"])
+        return removed
+    }
+
+    /// Ends a live agent's placement. See ``RegistryBackend/deregisterAgent(_:from:)``.
+    public func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws {
+        try await self.guarded("deregister_agent", forgetting: [id]) {
+            try await self.backend.deregisterAgent(id, from: relayID)
+        }
+        self.staleReads?.forget(agents: [id])
+        self.logger.info("agent deregistered", metadata: ["agent_id": "\(id)", "relay_id": "\(relayID.map(\.rawValue) ?? "")"])
+    }
+
+    /// Starts or ends draining a live relay. See ``RegistryBackend/setDraining(_:_:)``.
+    public func setDraining(_ id: RelayID, _ draining: Bool) async throws {
+        try await self.guarded(draining ? "drain_relay" : "undrain_relay") {
+            try await self.backend.setDraining(id, draining)
+        }
+        self.logger.info(draining ? "relay draining" : "relay undrained", metadata: ["relay_id": "\(id)"])
+    }
+
     /// Runs a backend operation (`operation` names it in logs and as the metrics label),
     /// letting only `RegistryError` and `CancellationError` out, records its duration,
     /// and tells the stale-read cache whether the store answered; a NOT_FOUND forgets

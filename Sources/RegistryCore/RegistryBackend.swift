@@ -106,6 +106,33 @@ public protocol RegistryBackend: Service {
     /// ID, with their live agent counts.
     func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus>
 
+    // MARK: Admin operations (docs/contract.md, "Admin operations"). Each is atomic and
+    // costs a bounded number of store round trips, whatever the number of agents.
+
+    /// Ends a live relay's current incarnation at once: the relay and every agent placed
+    /// on it stop being live (reads never return them again). Registering the relay
+    /// afterwards starts a new incarnation, on which the old agents stay dead.
+    /// - Returns: how many live agents the relay had.
+    /// - Throws: `notFound` when the relay is unknown or expired (nothing changes).
+    func deregisterRelay(_ id: RelayID) async throws -> Int
+
+    /// Ends a live agent's placement at once.
+    /// - Parameter relayID: when given, only if the agent is live on this relay.
+    /// - Throws: `notFound` when the agent is not live, or is live on another relay than
+    ///   `relayID` (nothing changes).
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws
+
+    /// Starts (`true`) or ends (`false`) draining a live relay. A draining relay stays live
+    /// and keeps and renews its agents, but takes no new placements:
+    /// ``registerAgent(_:on:)`` onto it throws `failedPrecondition` unless the agent is
+    /// already live on it (then it is renewed, as a heartbeat), and ``syncRelay(_:)``
+    /// loses each `place` agent not already live on it with ``AgentLoss/relayDraining``
+    /// (one already live on it is renewed). Draining belongs to the incarnation: an expired
+    /// or deregistered relay registered again is not draining. Renewing or
+    /// re-registering a live relay keeps it. Idempotent.
+    /// - Throws: `notFound` when the relay is unknown or expired.
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws
+
     /// Removes up to about `limit` expired relays and agents from storage, never one that
     /// was renewed before it was removed. Backends with ``ExpiryMode/native`` expiry may do
     /// nothing and return an empty report.

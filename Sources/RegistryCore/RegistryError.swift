@@ -7,7 +7,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case invalidArgument, notFound, resourceExhausted, unavailable, internalError
+            case invalidArgument, notFound, failedPrecondition, resourceExhausted, unavailable, internalError
         }
         private let base: Base
 
@@ -15,6 +15,9 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(base: .invalidArgument)
         /// The relay or agent does not exist or is no longer live.
         public static let notFound = Code(base: .notFound)
+        /// The entry exists but is not in a state that allows this: a placement onto a
+        /// draining relay.
+        public static let failedPrecondition = Code(base: .failedPrecondition)
         /// A capacity limit would be exceeded.
         public static let resourceExhausted = Code(base: .resourceExhausted)
         /// The storage backend failed or did not answer in time; retrying may succeed.
@@ -26,6 +29,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
             switch self.base {
             case .invalidArgument: "invalid argument"
             case .notFound: "not found"
+            case .failedPrecondition: "failed precondition"
             case .resourceExhausted: "resource exhausted"
             case .unavailable: "unavailable"
             case .internalError: "internal error"
@@ -63,6 +67,11 @@ extension RegistryError {
     /// The relay or agent does not exist or is no longer live.
     public static func notFound(_ message: String) -> Self {
         Self(.notFound, message)
+    }
+
+    /// The entry is not in a state that allows the operation.
+    public static func failedPrecondition(_ message: String) -> Self {
+        Self(.failedPrecondition, message)
     }
 
     /// A capacity limit would be exceeded.

@@ -107,6 +107,15 @@ public final class StaleReadCache: Sendable {
         }
     }
 
+    /// Forgets a relay that was deregistered, and every agent on it. Scans the cache:
+    /// deregistrations are rare.
+    func forget(relay id: RelayID) {
+        self.state.withLock { state in
+            state.relays[id] = nil
+            state.agents = state.agents.filter { $0.value.relayID != id }
+        }
+    }
+
     /// Drops every entry that could not be answered any more.
     private func makeRoom(_ state: inout State, now: Int64) {
         if let last = state.lastPrune, now - last < 1_000 { return }

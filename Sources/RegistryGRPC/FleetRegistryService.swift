@@ -105,6 +105,8 @@ extension Aeroarc_Registry_Fleet_V1_LostAgent {
             self.currentRelayID = current.rawValue
         case .capacity:
             self.reason = .capacity
+        case .relayDraining:
+            self.reason = .relayDraining
         }
     }
 }
@@ -130,5 +132,6 @@ extension Aeroarc_Registry_Fleet_V1_RelayStatus {
         self.expiresUnixMs = status.expires.rawValue
         self.incarnation = status.incarnation.rawValue
         self.agentCount = Int64(status.agentCount)
+        self.draining = status.draining
     }
 }

@@ -1,4 +1,5 @@
 public import GRPCCore
+public import Logging
 public import RegistryCore
 public import RegistryProtos
 
@@ -37,14 +38,17 @@ public struct RegistryAdminService: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Simp
     /// This build's version.
     public static let version = "0.4.0"
 
-    private let registry: Registry
+    let registry: Registry
     private let census: FleetCensus
     private let settings: Settings
+    /// Where admin operations are audited.
+    let logger: Logger
 
-    public init(registry: Registry, census: FleetCensus, settings: Settings) {
+    public init(registry: Registry, census: FleetCensus, settings: Settings, logger: Logger = Logger(label: "aero-arc-registry")) {
         self.registry = registry
         self.census = census
         self.settings = settings
+        self.logger = logger
     }
 
     public func getStatus(

@@ -7,6 +7,7 @@ extension RegistryError: RPCErrorConvertible {
         switch self.code {
         case .invalidArgument: .invalidArgument
         case .notFound: .notFound
+        case .failedPrecondition: .failedPrecondition
         case .resourceExhausted: .resourceExhausted
         case .unavailable: .unavailable
         default: .internalError

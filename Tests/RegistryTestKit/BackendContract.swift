@@ -38,7 +38,7 @@ public enum BackendContract {
     }
 
     static let all: [BackendContractCase] =
-        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases + fleetCases
+        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases + fleetCases + adminCases
 }
 
 // MARK: - Helpers for the cases

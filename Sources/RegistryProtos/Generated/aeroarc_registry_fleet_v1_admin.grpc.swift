@@ -1,5 +1,7 @@
-/// Operating the Aero Arc relay registry: its status now (and, later, admin operations).
-/// In the fleet extension's package, served beside it. Semantics: docs/observability.md.
+/// Operating the Aero Arc relay registry: its status, and the operations an operator (or
+/// a relay, for itself) uses to take relays and agents out of service without waiting
+/// for a TTL. In the fleet extension's package, served beside it. Semantics:
+/// docs/observability.md (status) and docs/contract.md, "Admin operations".
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -36,9 +38,65 @@ public enum Aeroarc_Registry_Fleet_V1_RegistryAdmin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "DeregisterRelay" metadata.
+        public enum DeregisterRelay: Sendable {
+            /// Request type for "DeregisterRelay".
+            public typealias Input = Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest
+            /// Response type for "DeregisterRelay".
+            public typealias Output = Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse
+            /// Descriptor for "DeregisterRelay".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aeroarc.registry.fleet.v1.RegistryAdmin"),
+                method: "DeregisterRelay",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeregisterAgent" metadata.
+        public enum DeregisterAgent: Sendable {
+            /// Request type for "DeregisterAgent".
+            public typealias Input = Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest
+            /// Response type for "DeregisterAgent".
+            public typealias Output = Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse
+            /// Descriptor for "DeregisterAgent".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aeroarc.registry.fleet.v1.RegistryAdmin"),
+                method: "DeregisterAgent",
+                type: .unary
+            )
+        }
+        /// Namespace for "DrainRelay" metadata.
+        public enum DrainRelay: Sendable {
+            /// Request type for "DrainRelay".
+            public typealias Input = Aeroarc_Registry_Fleet_V1_DrainRelayRequest
+            /// Response type for "DrainRelay".
+            public typealias Output = Aeroarc_Registry_Fleet_V1_DrainRelayResponse
+            /// Descriptor for "DrainRelay".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aeroarc.registry.fleet.v1.RegistryAdmin"),
+                method: "DrainRelay",
+                type: .unary
+            )
+        }
+        /// Namespace for "UndrainRelay" metadata.
+        public enum UndrainRelay: Sendable {
+            /// Request type for "UndrainRelay".
+            public typealias Input = Aeroarc_Registry_Fleet_V1_UndrainRelayRequest
+            /// Response type for "UndrainRelay".
+            public typealias Output = Aeroarc_Registry_Fleet_V1_UndrainRelayResponse
+            /// Descriptor for "UndrainRelay".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aeroarc.registry.fleet.v1.RegistryAdmin"),
+                method: "UndrainRelay",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aeroarc.registry.fleet.v1.RegistryAdmin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            GetStatus.descriptor
+            GetStatus.descriptor,
+            DeregisterRelay.descriptor,
+            DeregisterAgent.descriptor,
+            DrainRelay.descriptor,
+            UndrainRelay.descriptor
         ]
     }
 }
@@ -82,6 +140,77 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin {
             request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_GetStatusResponse>
+
+        /// Handle the "DeregisterRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live relay at once: it and every agent placed on it stop being live.
+        /// > Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse` messages.
+        func deregisterRelay(
+            request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>
+
+        /// Handle the "DeregisterAgent" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+        /// > on that relay (else NOT_FOUND).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse` messages.
+        func deregisterAgent(
+            request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>
+
+        /// Handle the "DrainRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay stays live and keeps its agents, but new placements onto it fail with
+        /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aeroarc_Registry_Fleet_V1_DrainRelayResponse` messages.
+        func drainRelay(
+            request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>
+
+        /// Handle the "UndrainRelay" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aeroarc_Registry_Fleet_V1_UndrainRelayResponse` messages.
+        func undrainRelay(
+            request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>
     }
 
     /// Service protocol for the "aeroarc.registry.fleet.v1.RegistryAdmin" service.
@@ -109,6 +238,77 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin {
             request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_GetStatusResponse>
+
+        /// Handle the "DeregisterRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live relay at once: it and every agent placed on it stop being live.
+        /// > Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse` message.
+        func deregisterRelay(
+            request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>
+
+        /// Handle the "DeregisterAgent" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+        /// > on that relay (else NOT_FOUND).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse` message.
+        func deregisterAgent(
+            request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>
+
+        /// Handle the "DrainRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay stays live and keeps its agents, but new placements onto it fail with
+        /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aeroarc_Registry_Fleet_V1_DrainRelayResponse` message.
+        func drainRelay(
+            request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>
+
+        /// Handle the "UndrainRelay" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aeroarc_Registry_Fleet_V1_UndrainRelayResponse` message.
+        func undrainRelay(
+            request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>
     }
 
     /// Simple service protocol for the "aeroarc.registry.fleet.v1.RegistryAdmin" service.
@@ -134,6 +334,77 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin {
             request: Aeroarc_Registry_Fleet_V1_GetStatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Aeroarc_Registry_Fleet_V1_GetStatusResponse
+
+        /// Handle the "DeregisterRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live relay at once: it and every agent placed on it stop being live.
+        /// > Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse` to respond with.
+        func deregisterRelay(
+            request: Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse
+
+        /// Handle the "DeregisterAgent" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+        /// > on that relay (else NOT_FOUND).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse` to respond with.
+        func deregisterAgent(
+            request: Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse
+
+        /// Handle the "DrainRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay stays live and keeps its agents, but new placements onto it fail with
+        /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aeroarc_Registry_Fleet_V1_DrainRelayResponse` to respond with.
+        func drainRelay(
+            request: Aeroarc_Registry_Fleet_V1_DrainRelayRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aeroarc_Registry_Fleet_V1_DrainRelayResponse
+
+        /// Handle the "UndrainRelay" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aeroarc_Registry_Fleet_V1_UndrainRelayResponse` to respond with.
+        func undrainRelay(
+            request: Aeroarc_Registry_Fleet_V1_UndrainRelayRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aeroarc_Registry_Fleet_V1_UndrainRelayResponse
     }
 }
 
@@ -147,6 +418,50 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_GetStatusResponse>(),
             handler: { request, context in
                 try await self.getStatus(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DeregisterRelay.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>(),
+            handler: { request, context in
+                try await self.deregisterRelay(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DeregisterAgent.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>(),
+            handler: { request, context in
+                try await self.deregisterAgent(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DrainRelay.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>(),
+            handler: { request, context in
+                try await self.drainRelay(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.UndrainRelay.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>(),
+            handler: { request, context in
+                try await self.undrainRelay(
                     request: request,
                     context: context
                 )
@@ -168,6 +483,50 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func deregisterRelay(
+        request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse> {
+        let response = try await self.deregisterRelay(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deregisterAgent(
+        request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse> {
+        let response = try await self.deregisterAgent(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func drainRelay(
+        request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse> {
+        let response = try await self.drainRelay(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func undrainRelay(
+        request: GRPCCore.StreamingServerRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse> {
+        let response = try await self.undrainRelay(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -179,6 +538,58 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_GetStatusResponse> {
         return GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_GetStatusResponse>(
             message: try await self.getStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deregisterRelay(
+        request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse> {
+        return GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>(
+            message: try await self.deregisterRelay(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deregisterAgent(
+        request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse> {
+        return GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>(
+            message: try await self.deregisterAgent(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func drainRelay(
+        request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse> {
+        return GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>(
+            message: try await self.drainRelay(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func undrainRelay(
+        request: GRPCCore.ServerRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse> {
+        return GRPCCore.ServerResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>(
+            message: try await self.undrainRelay(
                 request: request.message,
                 context: context
             ),
@@ -217,6 +628,97 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin {
             deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeregisterRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live relay at once: it and every agent placed on it stop being live.
+        /// > Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deregisterRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeregisterAgent" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+        /// > on that relay (else NOT_FOUND).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deregisterAgent<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DrainRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay stays live and keeps its agents, but new placements onto it fail with
+        /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DrainRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func drainRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UndrainRelay" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_UndrainRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func undrainRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -269,6 +771,141 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "DeregisterRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live relay at once: it and every agent placed on it stop being live.
+        /// > Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deregisterRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DeregisterRelay.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeregisterAgent" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+        /// > on that relay (else NOT_FOUND).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deregisterAgent<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DeregisterAgent.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DrainRelay" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay stays live and keeps its agents, but new placements onto it fail with
+        /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_DrainRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func drainRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.DrainRelay.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UndrainRelay" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` message.
+        ///   - serializer: A serializer for `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` messages.
+        ///   - deserializer: A deserializer for `Aeroarc_Registry_Fleet_V1_UndrainRelayResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func undrainRelay<Result>(
+            request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aeroarc_Registry_Fleet_V1_RegistryAdmin.Method.UndrainRelay.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -299,6 +936,121 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeregisterRelay" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Ends a live relay at once: it and every agent placed on it stop being live.
+    /// > Unknown or expired relays: NOT_FOUND.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deregisterRelay<Result>(
+        request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deregisterRelay(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeregisterAgent" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+    /// > on that relay (else NOT_FOUND).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deregisterAgent<Result>(
+        request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deregisterAgent(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DrainRelay" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay stays live and keeps its agents, but new placements onto it fail with
+    /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_DrainRelayRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func drainRelay<Result>(
+        request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.drainRelay(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UndrainRelay" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aeroarc_Registry_Fleet_V1_UndrainRelayRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func undrainRelay<Result>(
+        request: GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.undrainRelay(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -335,6 +1087,137 @@ extension Aeroarc_Registry_Fleet_V1_RegistryAdmin.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeregisterRelay" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Ends a live relay at once: it and every agent placed on it stop being live.
+    /// > Unknown or expired relays: NOT_FOUND.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deregisterRelay<Result>(
+        _ message: Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterRelayRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deregisterRelay(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeregisterAgent" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Ends a live agent's placement at once. With relay_id, only if the agent is placed
+    /// > on that relay (else NOT_FOUND).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deregisterAgent<Result>(
+        _ message: Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DeregisterAgentResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DeregisterAgentRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deregisterAgent(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DrainRelay" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay stays live and keeps its agents, but new placements onto it fail with
+    /// > FAILED_PRECONDITION until it is undrained. Unknown or expired relays: NOT_FOUND.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func drainRelay<Result>(
+        _ message: Aeroarc_Registry_Fleet_V1_DrainRelayRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_DrainRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_DrainRelayRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.drainRelay(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UndrainRelay" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func undrainRelay<Result>(
+        _ message: Aeroarc_Registry_Fleet_V1_UndrainRelayRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aeroarc_Registry_Fleet_V1_UndrainRelayResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aeroarc_Registry_Fleet_V1_UndrainRelayRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.undrainRelay(
             request: request,
             options: options,
             onResponse: handleResponse

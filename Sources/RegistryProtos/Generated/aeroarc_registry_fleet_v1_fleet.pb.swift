@@ -40,6 +40,9 @@ public nonisolated enum Aeroarc_Registry_Fleet_V1_LossReason: SwiftProtobuf.Enum
 
   /// Placing it would exceed the registry's agent capacity.
   case capacity // = 3
+
+  /// The relay is draining: it takes no new placements (agents already on it are kept).
+  case relayDraining // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -52,6 +55,7 @@ public nonisolated enum Aeroarc_Registry_Fleet_V1_LossReason: SwiftProtobuf.Enum
     case 1: self = .notLive
     case 2: self = .placedElsewhere
     case 3: self = .capacity
+    case 4: self = .relayDraining
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -62,6 +66,7 @@ public nonisolated enum Aeroarc_Registry_Fleet_V1_LossReason: SwiftProtobuf.Enum
     case .notLive: return 1
     case .placedElsewhere: return 2
     case .capacity: return 3
+    case .relayDraining: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -72,6 +77,7 @@ public nonisolated enum Aeroarc_Registry_Fleet_V1_LossReason: SwiftProtobuf.Enum
     .notLive,
     .placedElsewhere,
     .capacity,
+    .relayDraining,
   ]
 
 }
@@ -250,6 +256,9 @@ public nonisolated struct Aeroarc_Registry_Fleet_V1_RelayStatus: Sendable {
   /// Live agents on the relay.
   public var agentCount: Int64 = 0
 
+  /// Draining: live and keeping its agents, but taking no new placements.
+  public var draining: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -292,7 +301,7 @@ public nonisolated struct Aeroarc_Registry_Fleet_V1_ListRelayStatusesResponse: S
 fileprivate nonisolated let _protobuf_package = "aeroarc.registry.fleet.v1"
 
 nonisolated extension Aeroarc_Registry_Fleet_V1_LossReason: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOSS_REASON_UNSPECIFIED\0\u{1}LOSS_REASON_NOT_LIVE\0\u{1}LOSS_REASON_PLACED_ELSEWHERE\0\u{1}LOSS_REASON_CAPACITY\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOSS_REASON_UNSPECIFIED\0\u{1}LOSS_REASON_NOT_LIVE\0\u{1}LOSS_REASON_PLACED_ELSEWHERE\0\u{1}LOSS_REASON_CAPACITY\0\u{1}LOSS_REASON_RELAY_DRAINING\0")
 }
 
 nonisolated extension Aeroarc_Registry_Fleet_V1_SyncRelayRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -647,7 +656,7 @@ nonisolated extension Aeroarc_Registry_Fleet_V1_ListPlacementsResponse: SwiftPro
 
 nonisolated extension Aeroarc_Registry_Fleet_V1_RelayStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RelayStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}relay_id\0\u{1}address\0\u{3}grpc_port\0\u{3}last_heartbeat_unix_ms\0\u{3}expires_unix_ms\0\u{1}incarnation\0\u{3}agent_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}relay_id\0\u{1}address\0\u{3}grpc_port\0\u{3}last_heartbeat_unix_ms\0\u{3}expires_unix_ms\0\u{1}incarnation\0\u{3}agent_count\0\u{1}draining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -662,6 +671,7 @@ nonisolated extension Aeroarc_Registry_Fleet_V1_RelayStatus: SwiftProtobuf.Messa
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.expiresUnixMs) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.incarnation) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.agentCount) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
       default: break
       }
     }
@@ -689,6 +699,9 @@ nonisolated extension Aeroarc_Registry_Fleet_V1_RelayStatus: SwiftProtobuf.Messa
     if self.agentCount != 0 {
       try visitor.visitSingularInt64Field(value: self.agentCount, fieldNumber: 7)
     }
+    if self.draining != false {
+      try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -700,6 +713,7 @@ nonisolated extension Aeroarc_Registry_Fleet_V1_RelayStatus: SwiftProtobuf.Messa
     if lhs.expiresUnixMs != rhs.expiresUnixMs {return false}
     if lhs.incarnation != rhs.incarnation {return false}
     if lhs.agentCount != rhs.agentCount {return false}
+    if lhs.draining != rhs.draining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
