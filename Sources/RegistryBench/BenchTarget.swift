@@ -1,5 +1,6 @@
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
+public import RegistryClient
 import RegistryProtos
 
 /// Connections to the registry under test and to the noop baseline server.
@@ -22,25 +23,27 @@ public struct BenchTarget: Sendable {
     }
 }
 
-/// Opens `connections` clients to each address, runs `body`, and closes them.
+/// Opens `connections` clients to each address, runs `body`, and closes them. The
+/// registry's connections use its target's TLS and token, if any.
 public func withBenchTarget<Result: Sendable>(
-    registry: (host: String, port: Int),
+    registry: ServerTarget,
     noop: (host: String, port: Int)?,
     connections: Int,
     _ body: (BenchTarget) async throws -> Result
 ) async throws -> Result {
-    func makeClients(_ address: (host: String, port: Int)) throws -> [GRPCClient<HTTP2ClientTransport.Posix>] {
+    let registryClients = try (0..<connections).map { _ in
+        GRPCClient(
+            transport: try registry.makeTransport(),
+            interceptors: registry.token.map { [BearerTokenInterceptor(token: $0)] } ?? []
+        )
+    }
+    let noopClients = try noop.map { address in
         try (0..<connections).map { _ in
             GRPCClient(
-                transport: try HTTP2ClientTransport.Posix(
-                    target: .dns(host: address.host, port: address.port),
-                    transportSecurity: .plaintext
-                )
+                transport: try HTTP2ClientTransport.Posix(target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext)
             )
         }
-    }
-    let registryClients = try makeClients(registry)
-    let noopClients = try noop.map(makeClients) ?? []
+    } ?? []
     return try await withThrowingTaskGroup(of: Void.self) { group in
         for client in registryClients + noopClients {
             group.addTask { try await client.runConnections() }

@@ -35,6 +35,9 @@ public actor RelayReporter {
         public var placementDelay: Duration = .milliseconds(50)
         /// Deadline of each call.
         public var callTimeout: Duration = .seconds(5)
+        /// Whether ``run()`` deregisters the relay when it stops (a planned shutdown), so
+        /// that consumers stop routing to it at once instead of after the relay TTL.
+        public var deregisterOnShutdown = true
 
         public init(relayID: String, address: String, grpcPort: Int) {
             self.relayID = relayID
@@ -56,6 +59,7 @@ public actor RelayReporter {
     private let configuration: Configuration
     private let fleet: FleetClient
     private let v1: RegistryClient
+    private let admin: AdminClient
     private let onAgentMoved: @Sendable (AgentID, RelayID) -> Void
     private let logger: Logger
 
@@ -72,6 +76,8 @@ public actor RelayReporter {
     public private(set) var mode = Mode.starting
     /// Syncs (or v1 rounds) completed, for tests and health.
     public private(set) var completedSyncs = 0
+    /// Whether a sync was ever sent: the relay may be registered, and is deregistered on shutdown.
+    private var attemptedSync = false
     /// The incarnation the last sync reported (fleet mode).
     public private(set) var incarnation: UInt64?
 
@@ -86,6 +92,7 @@ public actor RelayReporter {
         self.configuration = configuration
         self.fleet = FleetClient(wrapping: client, timeout: configuration.callTimeout)
         self.v1 = RegistryClient(wrapping: client, timeout: configuration.callTimeout)
+        self.admin = AdminClient(wrapping: client, timeout: configuration.callTimeout)
         self.onAgentMoved = onAgentMoved
         self.logger = logger
     }
@@ -106,8 +113,35 @@ public actor RelayReporter {
     /// The agents currently connected.
     public var connectedAgents: Set<String> { self.connected }
 
-    /// Syncs until the task is cancelled.
+    /// Syncs until the task is cancelled; then, with ``Configuration/deregisterOnShutdown``,
+    /// deregisters the relay (see ``deregister()``).
     public func run() async {
+        await self.syncUntilCancelled()
+        // A sync cut short may still have registered the relay: any attempt counts.
+        guard self.configuration.deregisterOnShutdown, self.attemptedSync else { return }
+        // The calling task is cancelled, and a call in it would fail at once: the
+        // deregistration runs in a task of its own, bounded by the call timeout.
+        await Task { await self.deregister() }.value
+    }
+
+    /// Deregisters this relay: it and its agents stop being live at once. Best effort:
+    /// a failure is logged (the relay then expires after its TTL as before), and a server
+    /// without the admin service (the Go registry) is not an error.
+    public func deregister() async {
+        do {
+            let removed = try await self.admin.deregisterRelay(id: self.configuration.relayID)
+            self.logger.info("relay deregistered", metadata: ["relay_id": "\(self.configuration.relayID)", "agents_removed": "\(removed)"])
+        } catch let error as RPCError where error.code == .notFound || error.code == .unimplemented {
+            self.logger.debug("relay not deregistered", metadata: ["relay_id": "\(self.configuration.relayID)", "reason": "\(error.code)"])
+        } catch {
+            self.logger.warning(
+                "could not deregister the relay; it expires after its TTL",
+                metadata: ["relay_id": "\(self.configuration.relayID)", "error": "\(error)"]
+            )
+        }
+    }
+
+    private func syncUntilCancelled() async {
         var backoff = self.configuration.initialBackoff
         while !Task.isCancelled {
             let delay: Duration
@@ -135,6 +169,7 @@ public actor RelayReporter {
 
     /// One sync; returns when the next is due.
     func syncOnce() async throws -> Duration {
+        self.attemptedSync = true
         // This sync covers every agent connected so far; one connecting while it is in
         // flight sets this again, and the next wait ends at once.
         self.wakeUpPending = false

@@ -11,18 +11,27 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
     public var port: Int
     /// TLS settings, or nil for plaintext.
     public var tls: TLS?
+    /// A bearer token sent with every call, for a registry with authentication on.
+    public var token: String?
 
     /// Client-side TLS.
     public struct TLS: Sendable {
         /// PEM certificates to trust instead of the system's roots.
         public var caPath: String?
-        public init(caPath: String? = nil) {
+        /// A client certificate (PEM) and its key, for a registry that requires them
+        /// (`--tls-client-ca-path`); both or neither.
+        public var certificatePath: String?
+        public var keyPath: String?
+
+        public init(caPath: String? = nil, certificatePath: String? = nil, keyPath: String? = nil) {
             self.caPath = caPath
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
         }
     }
 
     /// Parses "host:port", "[ipv6]:port" or "host" (port 50051).
-    public init(parsing text: String, tls: TLS? = nil) throws(RegistryError) {
+    public init(parsing text: String, tls: TLS? = nil, token: String? = nil) throws(RegistryError) {
         var host = Substring(text)
         var port = 50051
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -52,6 +61,7 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         self.host = String(host)
         self.port = port
         self.tls = tls
+        self.token = token
     }
 
     public var description: String {
@@ -65,6 +75,10 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
             security = .tls { config in
                 if let caPath = tls.caPath {
                     config.trustRoots = .certificates([.file(path: caPath, format: .pem)])
+                }
+                if let certificatePath = tls.certificatePath, let keyPath = tls.keyPath {
+                    config.certificateChain = [.file(path: certificatePath, format: .pem)]
+                    config.privateKey = .file(path: keyPath, format: .pem)
                 }
             }
         } else {
@@ -89,7 +103,8 @@ public func withRegistryClient<Result: Sendable>(
     timeout: Duration? = .seconds(10),
     _ body: (RegistryClient) async throws -> Result
 ) async throws -> Result {
-    try await withGRPCClient(transport: try target.makeTransport()) { client in
+    let interceptors: [any ClientInterceptor] = target.token.map { [BearerTokenInterceptor(token: $0)] } ?? []
+    return try await withGRPCClient(transport: try target.makeTransport(), interceptors: interceptors) { client in
         try await body(RegistryClient(wrapping: client, timeout: timeout))
     }
 }

@@ -18,6 +18,11 @@ struct ListenAddress {
         }
     }
 
+    /// Whether only this machine can connect: 127.0.0.0/8 or ::1.
+    var isLoopback: Bool {
+        self.isIPv6 ? (self.host == "::1" || self.host == "0:0:0:0:0:0:0:1") : self.host.hasPrefix("127.")
+    }
+
     private static func isIPv4(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { part in

@@ -53,7 +53,17 @@ public struct RegistryApplication: Sendable {
             throw ConfigurationError("invalid listen address '\(configuration.listenAddress)'")
         }
         let security: HTTP2ServerTransport.Posix.TransportSecurity =
-            if let tls = configuration.tls {
+            if let tls = configuration.tls, let clientCA = tls.clientCAPath {
+                // Mutual TLS: the handshake fails for a client without a certificate
+                // signed by the client CA (expired, self-signed or another CA's alike).
+                .mTLS(
+                    certificateChain: [.file(path: tls.certificatePath, format: .pem)],
+                    privateKey: .file(path: tls.keyPath, format: .pem)
+                ) { config in
+                    config.trustRoots = .certificates([.file(path: clientCA, format: .pem)])
+                    config.clientCertificateVerification = .noHostnameVerification
+                }
+            } else if let tls = configuration.tls {
                 .tls(
                     certificateChain: [.file(path: tls.certificatePath, format: .pem)],
                     privateKey: .file(path: tls.keyPath, format: .pem)
@@ -81,7 +91,8 @@ public struct RegistryApplication: Sendable {
                 limits: configuration.limits,
                 outageGraceMax: configuration.outageGraceMax,
                 staleReads: staleReads != nil
-            )
+            ),
+            logger: logger
         )
         let reflection = try ReflectionService(
             services: [
@@ -91,12 +102,33 @@ public struct RegistryApplication: Sendable {
                 HealthService.protocolServiceName,
             ] + ReflectionService.serviceNames
         )
+        // Authorization: with a policy file, the interceptor decides every call; with mutual
+        // TLS alone, the handshake is the whole check.
+        let policyStore: AccessPolicyStore?
+        if let path = configuration.auth?.policyPath {
+            do {
+                policyStore = AccessPolicyStore(try AccessPolicy(contentsOfFile: path))
+            } catch {
+                throw ConfigurationError("invalid --auth-file: \(error)")
+            }
+        } else {
+            policyStore = nil
+        }
+        var interceptors: [any ServerInterceptor] = []
+        // Metrics outermost, so that they see the statuses the inner interceptors settle.
+        if metrics != nil { interceptors.append(MetricsInterceptor(factory: registryMetrics.factory)) }
+        interceptors.append(RequestLoggingInterceptor(logger: logger))
+        if let policyStore {
+            interceptors.append(
+                AuthorizationInterceptor(store: policyStore, protectHealth: configuration.auth?.protectHealth ?? false, logger: logger) { context in
+                    (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate
+                }
+            )
+        }
         let server = GRPCServer(
             transport: self.transport,
             services: [registryService, fleetService, admin, health] + reflection.services,
-            // Metrics outermost, so that they see the statuses the logging interceptor settles.
-            interceptors: (metrics == nil ? [] : [MetricsInterceptor(factory: registryMetrics.factory)] as [any ServerInterceptor])
-                + [RequestLoggingInterceptor(logger: logger)]
+            interceptors: interceptors
         )
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: backend)]
@@ -113,7 +145,8 @@ public struct RegistryApplication: Sendable {
                     "address": "\(configuration.listenAddress)",
                     "port": "\(address.port.map(String.init) ?? "\(address)")",
                     "backend": "\(configuration.backend.rawValue)",
-                    "tls": "\(configuration.tls != nil)",
+                    "tls": "\(configuration.tls == nil ? "off" : configuration.tls?.clientCAPath == nil ? "on" : "mutual")",
+                    "auth": "\(configuration.auth == nil ? "off" : configuration.auth?.policyPath == nil ? "client certificates" : "policy")",
                     "relay_ttl": "\(configuration.ttl.relayTTL.goDescription)",
                     "agent_ttl": "\(configuration.ttl.agentTTL.goDescription)",
                 ]
@@ -122,6 +155,9 @@ public struct RegistryApplication: Sendable {
         services.append(.init(service: serverService))
         services.append(.init(service: health))
         services.append(.init(service: census))
+        if handleSignals, let policyStore, let path = configuration.auth?.policyPath {
+            services.append(.init(service: PolicyReloader(path: path, store: policyStore, logger: logger)))
+        }
         if let listener = configuration.metrics, let metrics {
             let process = ProcessMetrics(registry: metrics, startTime: SystemWallClock().now())
             let outages = OutageMetrics(registry: metrics)

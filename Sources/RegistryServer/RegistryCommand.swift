@@ -59,7 +59,7 @@ public struct RegistryCommand: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "aero-arc-registry")
-        for warning in configuration.warnings {
+        for warning in configuration.warnings + (configuration.exposureWarning.map { [$0] } ?? []) {
             logger.warning("\(warning)")
         }
 

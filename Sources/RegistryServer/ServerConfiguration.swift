@@ -17,10 +17,28 @@ public struct ServerConfiguration: Sendable {
     public struct TLS: Sendable, Equatable {
         public var certificatePath: String
         public var keyPath: String
+        /// CA certificates client certificates must be signed by; nil: no client
+        /// certificates asked for.
+        public var clientCAPath: String?
 
-        public init(certificatePath: String, keyPath: String) {
+        public init(certificatePath: String, keyPath: String, clientCAPath: String? = nil) {
             self.certificatePath = certificatePath
             self.keyPath = keyPath
+            self.clientCAPath = clientCAPath
+        }
+    }
+
+    /// Who may call what (docs/security.md).
+    public struct Auth: Sendable, Equatable {
+        /// The policy file; nil with mutual TLS alone (every client the CA vouches for
+        /// may do everything).
+        public var policyPath: String?
+        /// Health and reflection need a credential too.
+        public var protectHealth: Bool
+
+        public init(policyPath: String?, protectHealth: Bool = false) {
+            self.policyPath = policyPath
+            self.protectHealth = protectHealth
         }
     }
 
@@ -28,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var listenAddress: String = "0.0.0.0"
     public var listenPort: Int = 50051
     public var tls: TLS?
+    /// Authentication and authorization; nil: off, anyone who reaches the port may call
+    /// anything (the Go registry's behaviour).
+    public var auth: Auth?
     public var ttl: TTLPolicy = .default
     public var heartbeatInterval: Duration = .seconds(1)
     /// The most an outage extends deadlines (docs/degraded-operation.md); zero is off.
@@ -59,6 +80,9 @@ public struct ServerConfiguration: Sendable {
     public var logFormat: LogFormat = .text
     /// Things worth telling the operator at startup that do not stop it.
     public var warnings: [String] = []
+    /// Set when the server listens beyond this machine with no authentication at all: the
+    /// drop-in default, warned about at startup apart from ``warnings``.
+    public var exposureWarning: String?
 
     /// The defaults, as the Go registry has them.
     public init() {}
@@ -87,7 +111,28 @@ public struct ServerConfiguration: Sendable {
             guard let key = settings.raw("tls-key-path", options.tlsKeyPath)?.value else {
                 throw ConfigurationError("--tls-enabled needs --tls-key-path (a PEM private key)")
             }
-            self.tls = TLS(certificatePath: cert, keyPath: key)
+            self.tls = TLS(certificatePath: cert, keyPath: key, clientCAPath: settings.raw("tls-client-ca-path", options.tlsClientCAPath)?.value)
+        } else if let clientCA = settings.raw("tls-client-ca-path", options.tlsClientCAPath) {
+            throw ConfigurationError("\(clientCA.origin) needs --tls-enabled: client certificates are asked for during the TLS handshake")
+        }
+        let protectHealth = try settings.boolean("auth-protect-health", options.authProtectHealth, default: false)
+        let policyPath = settings.raw("auth-file", options.authFile)?.value
+        if policyPath != nil || self.tls?.clientCAPath != nil {
+            self.auth = Auth(policyPath: policyPath, protectHealth: protectHealth)
+            if policyPath == nil {
+                self.warnings.append(
+                    "mutual TLS without --auth-file: every client with a certificate from the client CA may call everything, admin operations included"
+                )
+            }
+        } else {
+            if protectHealth {
+                throw ConfigurationError("--auth-protect-health needs --auth-file or --tls-client-ca-path: without them nothing is protected")
+            }
+            if let address = ListenAddress(self.listenAddress), !address.isLoopback {
+                self.exposureWarning = (
+                    "listening on \(self.listenAddress) without authentication: anyone who can reach port \(self.listenPort) can register relays and move agents (see --auth-file and docs/security.md)"
+                )
+            }
         }
 
         let relayTTL = try settings.duration("relay-ttl", options.relayTTL, default: TTLPolicy.defaultTTL, range: TTLPolicy.acceptedRange)

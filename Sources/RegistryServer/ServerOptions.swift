@@ -23,6 +23,24 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("tls-key-path"), help: help("PEM private key for TLS.", nil, "tls-key-path"))
     public var tlsKeyPath: String?
 
+    @Option(
+        name: .customLong("tls-client-ca-path"),
+        help: help("PEM CA certificates; with --tls-enabled, clients must present a certificate they signed (mutual TLS).", nil, "tls-client-ca-path")
+    )
+    public var tlsClientCAPath: String?
+
+    @Option(
+        name: .customLong("auth-file"),
+        help: help("JSON policy mapping bearer tokens and client certificates to roles (docs/security.md); reloaded on SIGHUP.", nil, "auth-file")
+    )
+    public var authFile: String?
+
+    @Flag(
+        name: .customLong("auth-protect-health"), inversion: .prefixedNo,
+        help: help("Require a credential for health and reflection too (they are open to probes by default).", "false", "auth-protect-health")
+    )
+    public var authProtectHealth: Bool?
+
     @Option(name: .customLong("relay-ttl"), help: help("How long a relay stays live after its last heartbeat (1s to 24h).", "30s", "relay-ttl"))
     public var relayTTL: String?
 
@@ -95,7 +113,7 @@ public struct ServerOptions: ParsableArguments {
     public init() {}
 
     /// Flags that take no value (and accept Go's `--flag=true|false`).
-    public static let booleanFlags: Set<String> = ["tls-enabled", "grpc-keepalive-permit-without-calls", "stale-reads"]
+    public static let booleanFlags: Set<String> = ["tls-enabled", "grpc-keepalive-permit-without-calls", "stale-reads", "auth-protect-health"]
 }
 
 func help(_ text: String, _ defaultValue: String?, _ flag: String) -> ArgumentHelp {

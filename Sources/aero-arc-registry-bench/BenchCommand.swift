@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import RegistryBench
+import RegistryClient
 import RegistryCore
 import RegistryServer
 
@@ -31,6 +32,18 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "The registry, as host:port.")
     var server = "127.0.0.1:50051"
+
+    @Option(name: .customLong("tls-ca-path"), help: "Connect to the registry with TLS, trusting these PEM certificates.")
+    var tlsCAPath: String?
+
+    @Option(name: .customLong("tls-cert-path"), help: "A PEM client certificate, for a registry with mutual TLS (with --tls-key-path).")
+    var tlsCertPath: String?
+
+    @Option(name: .customLong("tls-key-path"), help: "The client certificate's PEM private key.")
+    var tlsKeyPath: String?
+
+    @Option(help: "A bearer token sent with every call, for a registry with --auth-file. (env AERO_ARC_REGISTRY_TOKEN)")
+    var token: String?
 
     @Option(help: "The registry's process ID, for its memory and CPU (when it runs on this machine).")
     var serverPID: Int32?
@@ -104,7 +117,12 @@ struct Run: AsyncParsableCommand {
         configuration.serverPID = self.serverPID
         configuration.storePID = self.storePid
         configuration.outage = try parseDuration(self.outage, "--outage")
-        let registry = try hostAndPort(self.server)
+        let address = try hostAndPort(self.server)
+        let tls = (self.tlsCAPath ?? self.tlsCertPath).map { _ in
+            ServerTarget.TLS(caPath: self.tlsCAPath, certificatePath: self.tlsCertPath, keyPath: self.tlsKeyPath)
+        }
+        var registry = try ServerTarget(parsing: "\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(address.port)", tls: tls)
+        registry.token = self.token ?? ProcessInfo.processInfo.environment["AERO_ARC_REGISTRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
 
         let noopChild = configuration.scenarios.contains(.noop) ? try NoopChild.start() : nil
         defer { noopChild?.stop() }

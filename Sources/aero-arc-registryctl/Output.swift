@@ -83,6 +83,8 @@ struct RelayJSON: Encodable {
     let expiresUnixMs: Int64?
     /// Live agents on the relay; absent from servers without the fleet service.
     let agentCount: Int?
+    /// Taking no new placements; absent from servers without the fleet service.
+    let draining: Bool?
 }
 
 struct PlacementsJSON: Encodable {

@@ -20,7 +20,7 @@ struct ListRelays: AsyncParsableCommand {
                 var token: String?
                 repeat {
                     let page = try await client.fleet.listRelayStatuses(pageToken: token)
-                    rows += page.page.map { RelayRow(relay: $0.relay, expires: $0.expires, agentCount: $0.agentCount, asOf: page.asOf) }
+                    rows += page.page.map { RelayRow(relay: $0.relay, expires: $0.expires, agentCount: $0.agentCount, draining: $0.draining, asOf: page.asOf) }
                     token = page.nextPageToken
                 } while token != nil
                 return rows
@@ -28,7 +28,7 @@ struct ListRelays: AsyncParsableCommand {
                 let listing = try await client.listRelays()
                 let asOf = listing.timing.asOf ?? SystemWallClock().now()
                 return listing.entries.map { relay in
-                    RelayRow(relay: relay, expires: listing.timing.relayTTL.map { relay.lastHeartbeat.advanced(by: $0) }, agentCount: nil, asOf: asOf)
+                    RelayRow(relay: relay, expires: listing.timing.relayTTL.map { relay.lastHeartbeat.advanced(by: $0) }, agentCount: nil, draining: nil, asOf: asOf)
                 }
             }
         } ?? []
@@ -42,14 +42,15 @@ struct ListRelays: AsyncParsableCommand {
                     grpcPort: row.relay.endpoint.grpcPort,
                     lastHeartbeatUnixMs: row.relay.lastHeartbeat.rawValue,
                     expiresUnixMs: row.expires?.rawValue,
-                    agentCount: row.agentCount
+                    agentCount: row.agentCount,
+                    draining: row.draining
                 )
             })
         case .table:
             var table = Table(headers: ["RELAY", "ENDPOINT", "AGENTS", "LAST HEARTBEAT", "TIME LEFT"])
             for row in rows {
                 table.append([
-                    row.relay.id.rawValue,
+                    row.relay.id.rawValue + (row.draining == true ? " (draining)" : ""),
                     row.relay.endpoint.description,
                     row.agentCount.map(String.init) ?? "?",
                     age(since: row.relay.lastHeartbeat, now: now),
@@ -67,6 +68,8 @@ struct RelayRow: Sendable {
     var relay: Relay
     var expires: UnixMilliseconds?
     var agentCount: Int?
+    /// Nil from servers without the fleet service.
+    var draining: Bool?
     var asOf: UnixMilliseconds
 }
 

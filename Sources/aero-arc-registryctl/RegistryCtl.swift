@@ -13,6 +13,7 @@ struct RegistryCtl: AsyncParsableCommand {
         subcommands: [
             ListRelays.self, ListAgents.self, ShowPlacement.self, ShowPlacements.self, ShowStatus.self,
             RegisterRelay.self, HeartbeatRelay.self, RegisterAgent.self, HeartbeatAgent.self,
+            DeregisterRelay.self, DeregisterAgent.self, DrainRelay.self, UndrainRelay.self, Auth.self,
         ]
     )
 }
@@ -31,6 +32,15 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("tls-ca-path"), help: "PEM certificates to trust instead of the system roots (implies --tls).")
     var tlsCAPath: String?
 
+    @Option(name: .customLong("tls-cert-path"), help: "PEM client certificate, for a registry that requires one (implies --tls).")
+    var tlsCertPath: String?
+
+    @Option(name: .customLong("tls-key-path"), help: "PEM private key of the client certificate.")
+    var tlsKeyPath: String?
+
+    @Option(help: "Bearer token for a registry with --auth-file. (env AERO_ARC_REGISTRY_TOKEN; prefer the variable: flags show in ps)")
+    var token: String?
+
     @Option(help: "Deadline for each call, e.g. 5s.")
     var timeout: String = "10s"
 
@@ -43,8 +53,14 @@ struct ConnectionOptions: ParsableArguments {
         }
         let target: ServerTarget
         do {
-            let tls = (self.tls || self.tlsCAPath != nil) ? ServerTarget.TLS(caPath: self.tlsCAPath) : nil
-            target = try ServerTarget(parsing: raw, tls: tls)
+            guard (self.tlsCertPath == nil) == (self.tlsKeyPath == nil) else {
+                fail("--tls-cert-path and --tls-key-path go together")
+            }
+            let tls =
+                (self.tls || self.tlsCAPath != nil || self.tlsCertPath != nil)
+                ? ServerTarget.TLS(caPath: self.tlsCAPath, certificatePath: self.tlsCertPath, keyPath: self.tlsKeyPath) : nil
+            let token = self.token ?? ProcessInfo.processInfo.environment["AERO_ARC_REGISTRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            target = try ServerTarget(parsing: raw, tls: tls, token: token)
         } catch {
             fail(error.message)
         }

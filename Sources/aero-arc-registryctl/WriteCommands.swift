@@ -72,7 +72,7 @@ struct HeartbeatAgent: AsyncParsableCommand {
 }
 
 /// Confirms a change: a sentence for people, an object for scripts.
-private func report(_ output: OutputFormat, _ sentence: String, _ fields: [String: String]) {
+func report(_ output: OutputFormat, _ sentence: String, _ fields: [String: String]) {
     switch output {
     case .table: print(sentence)
     case .json: printJSON(fields.merging(["result": "ok"]) { current, _ in current })

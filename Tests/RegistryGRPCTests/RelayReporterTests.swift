@@ -20,6 +20,8 @@ struct RelayReporterTests {
         configuration.initialBackoff = .milliseconds(20)
         configuration.maximumBackoff = .milliseconds(200)
         configuration.callTimeout = .seconds(2)
+        // The other tests stop their reporters after their servers: nothing to deregister.
+        configuration.deregisterOnShutdown = false
         return configuration
     }()
 
@@ -60,6 +62,23 @@ struct RelayReporterTests {
                 try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1"] }
                 #expect(await reporter.mode == .fleet)
             }
+        }
+    }
+
+    @Test("a reporter that stops deregisters its relay: consumers stop routing to it at once")
+    func deregistersOnShutdown() async throws {
+        try await withRunningRegistry(harness: MemoryHarness(clock: ManualClock()), configure: { $0.heartbeatInterval = .milliseconds(50) }) { server in
+            var configuration = Self.configuration
+            configuration.deregisterOnShutdown = true
+            let reporter = RelayReporter(client: server.grpc, configuration: configuration)
+            let task = Task { await reporter.run() }
+            await reporter.agentConnected("drone-1")
+            try await eventually(timeout: .seconds(20)) { try await server.client.listAgents().entries.map(\.id.rawValue) == ["drone-1"] }
+            task.cancel()
+            await task.value
+            // No time passed on the manual clock: only the deregistration can have ended them.
+            #expect(try await server.client.listRelays().entries.isEmpty)
+            #expect(try await server.client.listAgents().entries.isEmpty)
         }
     }
 
