@@ -6,7 +6,9 @@ extension ConsulBackend {
     /// that also checks the relay's ModifyIndex (`check-index`), so the placement commits only
     /// on the incarnation that was found live. The agent is written with `cas` on its own
     /// ModifyIndex (a move and a concurrent heartbeat cannot both win), or at index 0 behind
-    /// the capacity guard when it is new.
+    /// the capacity guard when it is new. A draining relay (a field of the relay record, so
+    /// the `check-index` also catches a drain begun meanwhile) only renews agents already
+    /// live on it.
     public func registerAgent(_ id: AgentID, on relayID: RelayID) async throws -> AgentRegistrationResult {
         try await self.reporting {
             let relayKey = self.keys.relay(relayID)
@@ -25,6 +27,12 @@ extension ConsulBackend {
                 )
                 var operations: [ConsulTxnOperation] = [.checkIndex(relayKey, index: relay.modifyIndex)]
                 var previousRelayID: RelayID?
+                if relay.record.isDraining {
+                    let existing = agentEntry.flatMap { self.coder.agent($0, id: id) }
+                    guard let existing, existing.relayID == relayID, existing.isLive(at: now, relay: relay) else {
+                        throw RegistryError.failedPrecondition("relay \(relayID) is draining and takes no new agents; agent \(id) was not placed on it")
+                    }
+                }
                 if let agentEntry {
                     if let existing = self.coder.agent(agentEntry, id: id), existing.relayID != relayID {
                         let previousRelay = try await self.client.get(self.keys.relay(existing.relayID), consistent: retry)

@@ -107,7 +107,7 @@ extension ConsulBackend {
     }
 
     /// Deletes `candidates` in one transaction, dropping those Consul reports changed.
-    private func delete(_ candidates: [ConsulSweepQueue.Candidate]) async throws -> ExpiryReport {
+    func delete(_ candidates: [ConsulSweepQueue.Candidate]) async throws -> ExpiryReport {
         var remaining = candidates
         // Each round either commits or drops at least one candidate named in Errors.
         while !remaining.isEmpty {

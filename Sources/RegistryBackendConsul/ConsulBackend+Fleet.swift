@@ -6,6 +6,8 @@ struct ConsulSyncedRelay: Sendable {
     var incarnation: UInt64
     var modifyIndex: UInt64
     var started: Bool
+    /// The incarnation is draining (as the relay step left it).
+    var draining: Bool
 }
 
 /// A chunk's agents lost, by their position in the request.
@@ -51,6 +53,7 @@ extension ConsulBackend {
             let relay = try await self.syncRelayStep(sync, read: entries[relayKey], now: now)
             var rules = provisional
             rules.incarnation = relay.incarnation
+            rules.draining = relay.draining
             let losses = try await self.syncAgents(
                 items,
                 entries: entries,
@@ -104,7 +107,13 @@ extension ConsulBackend {
             guard let written = results.last(where: { $0.key == key }), written.exists else {
                 throw RegistryError.unavailable("\(self.client.storeName) did not return the indexes of relay \(sync.relayID) it wrote")
             }
-            return ConsulSyncedRelay(key: key, incarnation: written.createIndex, modifyIndex: written.modifyIndex, started: !live)
+            return ConsulSyncedRelay(
+                key: key,
+                incarnation: written.createIndex,
+                modifyIndex: written.modifyIndex,
+                started: !live,
+                draining: record.isDraining
+            )
         }
     }
 
@@ -177,6 +186,7 @@ extension ConsulBackend {
         creationsAllowed: Bool
     ) async throws -> (losses: PositionedLosses, limitReached: Bool) {
         var relay = relay
+        var rules = rules
         var pending = chunk
         var losses: PositionedLosses = []
         var limitReached = !creationsAllowed
@@ -225,6 +235,8 @@ extension ConsulBackend {
                 return (losses + pending.map { ($0.item.position, .notLive) }, limitReached)
             }
             relay.modifyIndex = current.modifyIndex
+            // A drain begun (or ended) meanwhile changed the relay's ModifyIndex: decide again by it.
+            rules.draining = current.record.isDraining
             let agents = pending.map { write in entries[write.item.key].flatMap { self.coder.agent($0, id: write.item.id) } }
             let others = Set(zip(pending, agents).compactMap { $0.item.placing ? nil : rules.relayToRead(renewing: $1) })
             let otherRelays = try await self.readRelays(others, consistent: true)

@@ -108,7 +108,8 @@ extension ConsulBackend {
                         relay: relay,
                         expires: UnixMilliseconds(stored.record.expiresMilliseconds),
                         incarnation: RelayIncarnation(stored.incarnation),
-                        agentCount: counts[stored.id] ?? 0
+                        agentCount: counts[stored.id] ?? 0,
+                        draining: stored.record.isDraining
                     )
                 )
             }

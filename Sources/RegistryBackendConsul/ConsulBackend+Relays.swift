@@ -13,7 +13,7 @@ extension ConsulBackend {
             return try await self.retrying("register relay \(registration.id)") { retry in
                 let now = self.clock.now().rawValue
                 let entry = try await self.client.get(key, consistent: retry)
-                let record = ConsulRelayRecord(
+                var record = ConsulRelayRecord(
                     address: registration.endpoint.address,
                     grpcPort: registration.endpoint.grpcPort,
                     heartbeatMilliseconds: now,
@@ -28,7 +28,9 @@ extension ConsulBackend {
                     return RelayRegistrationResult(relay: relay, outcome: .created)
                 }
                 if let stored = self.coder.relay(entry, id: registration.id), stored.isLive(at: now) {
-                    guard try await self.client.put(key, value: value, cas: entry.modifyIndex) else { return nil }
+                    // The same incarnation: it keeps draining if it was.
+                    record.draining = stored.record.draining
+                    guard try await self.client.put(key, value: try self.coder.encode(record), cas: entry.modifyIndex) else { return nil }
                     return RelayRegistrationResult(relay: relay, outcome: .renewed)
                 }
                 // Expired (or unreadable): replace the key, so that it gets a new CreateIndex.

@@ -10,16 +10,24 @@ struct ConsulRelayRecord: Codable, Sendable, Equatable {
     var heartbeatMilliseconds: Int64
     /// Registry time from which the relay is no longer live (heartbeat + the relay TTL).
     var expiresMilliseconds: Int64
+    /// `true` while the relay drains (takes no new agents); absent otherwise, and in records
+    /// written before draining existed. Renewals keep it; a new incarnation starts without.
+    var draining: Bool? = nil
 
     enum CodingKeys: String, CodingKey {
         case address
         case grpcPort = "grpc_port"
         case heartbeatMilliseconds = "heartbeat_unix_ms"
         case expiresMilliseconds = "expires_unix_ms"
+        case draining
     }
 
     func isLive(at now: Int64) -> Bool {
         now < self.expiresMilliseconds
+    }
+
+    var isDraining: Bool {
+        self.draining == true
     }
 }
 

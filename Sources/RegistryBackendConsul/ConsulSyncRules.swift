@@ -32,6 +32,8 @@ struct ConsulSyncRules: Sendable {
     var now: Int64
     /// The deadline of an agent renewed or placed now.
     var agentDeadline: Int64
+    /// The relay's incarnation is draining: placements of agents not already live on it are lost.
+    var draining = false
 
     /// The record of an agent placed or renewed on this relay now.
     var record: ConsulAgentRecord {
@@ -41,6 +43,12 @@ struct ConsulSyncRules: Sendable {
             heartbeatMilliseconds: self.now,
             expiresMilliseconds: self.agentDeadline
         )
+    }
+
+    /// Whether `agent` is placed on this relay's current incarnation and within its own TTL
+    /// (the relay itself is live: the sync just renewed it).
+    func isLiveHere(_ agent: StoredAgent) -> Bool {
+        agent.relayID == self.relayID && agent.record.relayIncarnation == self.incarnation && self.now < agent.record.expiresMilliseconds
     }
 
     /// The other relay whose liveness decides how a renewal of `agent` is lost: set when the
@@ -54,6 +62,11 @@ struct ConsulSyncRules: Sendable {
     /// - Parameter otherRelays: the relays ``relayToRead(renewing:)`` named, as read (absent: gone).
     func decide(_ item: ConsulSyncItem, entry: ConsulKVEntry?, agent: StoredAgent?, otherRelays: [RelayID: StoredRelay]) -> ConsulAgentDecision {
         if item.placing {
+            if self.draining {
+                // A draining relay renews the agents already live on it and takes no others.
+                guard let entry, let agent, self.isLiveHere(agent) else { return .lost(.relayDraining) }
+                return .write(self.record, index: entry.modifyIndex)
+            }
             // Placed whatever it was before (as registerAgent); the cas at the index read
             // makes a concurrent move or heartbeat of it fail this write, not interleave.
             return .write(self.record, index: entry?.modifyIndex ?? 0)
@@ -61,9 +74,7 @@ struct ConsulSyncRules: Sendable {
         guard let entry, let agent else { return .lost(.notLive) }
         if agent.relayID == self.relayID {
             // Only the current incarnation: agents of an earlier one stay dead.
-            guard agent.record.relayIncarnation == self.incarnation, self.now < agent.record.expiresMilliseconds else {
-                return .lost(.notLive)
-            }
+            guard self.isLiveHere(agent) else { return .lost(.notLive) }
             return .write(self.record, index: entry.modifyIndex)
         }
         if agent.isLive(at: self.now, relay: otherRelays[agent.relayID]) {

@@ -8,10 +8,11 @@ extension EtcdBackend {
         let deadline = self.client.operationDeadline()
         let agentKey = self.keys.key(of: id)
         let relayKey = self.keys.key(of: relayID)
+        let drainKey = self.keys.drainKey(of: relayID)
         var supply = LeaseSupply()
         return try await self.retryingConflicts("registering agent \(id)") { () -> AgentRegistrationResult? in
             let now = self.now()
-            let (values, revision) = try await self.read([agentKey, relayKey], by: deadline)
+            let (values, revision) = try await self.read([agentKey, relayKey, drainKey], by: deadline)
             guard
                 let relayKV = values[1],
                 let relay = RelayRecord(decoding: relayKV.value),
@@ -22,6 +23,15 @@ extension EtcdBackend {
             // The relay must still be this incarnation when the write applies. Its deadline
             // only moves forward within an incarnation, so it is then still live too.
             var compares = [EtcdCompare.created(relayKey, at: relayKV.createRevision)]
+            let current = values[0].flatMap { AgentRecord(decoding: $0.value) }
+            let renewing = current.map { $0.relayID == relayID && $0.relayIncarnation == relayKV.createRevision && now < $0.deadline } ?? false
+            if !renewing {
+                // A placement: only on a relay that is not draining, still when the write applies.
+                guard !EtcdDrain.isDraining(values[2], incarnation: relayKV.createRevision) else {
+                    throw RegistryError.failedPrecondition("relay \(relayID) is draining and takes no new agents; agent \(id) was not placed on it")
+                }
+                compares.append(EtcdCompare.notDraining(drainKey, incarnation: relayKV.createRevision))
+            }
             var previousRelayID: RelayID?
             if let agentKV = values[0] {
                 compares.append(EtcdCompare.unmodified(agentKey, since: agentKV.modRevision))

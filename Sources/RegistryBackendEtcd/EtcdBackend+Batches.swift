@@ -10,8 +10,11 @@ struct SyncChunk: Sendable {
             /// Get the key.
             case read
             /// A nested transaction: put the agent's new record if this compare on its key
-            /// (unmodified, or absent) and the relay guards hold, else get the key.
+            /// (unmodified, or absent) and the relay guards hold, else get the key (and the
+            /// relay's keys, when the write names them).
             case write(Etcdserverpb_Compare)
+            /// As `write`, a placement: the relay must also not be draining.
+            case place(Etcdserverpb_Compare)
         }
 
         /// The agent's index in the sync.
@@ -25,12 +28,27 @@ struct SyncChunk: Sendable {
     var guardCompare: Etcdserverpb_Compare?
 }
 
+extension SyncChunk.Entry.Step {
+    /// Whether the step writes (else it only reads).
+    var writes: Bool {
+        switch self {
+        case .read: false
+        case .write, .place: true
+        }
+    }
+}
+
 /// What every agent of a sync is written with: the same record (this relay's incarnation,
 /// now), the relay's lease, and the compares that the relay is still that incarnation and live.
 struct AgentPlacementWrite: Sendable {
     var value: [UInt8]
     var lease: Int64
     var relayGuards: [Etcdserverpb_Compare]
+    /// Also required of placements (not of renewals): the relay is not draining.
+    var placementGuards: [Etcdserverpb_Compare] = []
+    /// The relay's key and its drain key, read by a refused write to tell whether the
+    /// incarnation ended or started draining (``SyncRelaySeen``); empty: not read.
+    var relayKeys: [[UInt8]] = []
 
     func on(lease: Int64) -> Self {
         var copy = self
@@ -48,12 +66,30 @@ enum SyncChunkOutcome: Sendable {
         case seen(AgentKeyState)
     }
 
-    /// Results in the chunk's order.
-    case ran([EntryResult])
+    /// Results in the chunk's order, and the relay's keys as refused writes saw them (nil
+    /// when no write was refused or the write names no relay keys).
+    case ran([EntryResult], relay: SyncRelaySeen?)
     /// The chunk's guard failed; nothing was written. The keys as they are.
     case guardFailed([AgentKeyState])
     /// The lease was gone; nothing was written.
     case leaseLost
+}
+
+/// The syncing relay's key and drain key as a refused agent write saw them.
+struct SyncRelaySeen: Sendable {
+    var relay: Mvccpb_KeyValue?
+    var drain: Mvccpb_KeyValue?
+
+    /// Whether the incarnation synced ended: its key is gone, another incarnation's, or not
+    /// live at `now` (nothing more can be placed or renewed on it).
+    func ended(incarnation: Int64, now: Int64) -> Bool {
+        guard let relay, relay.createRevision == incarnation, let record = RelayRecord(decoding: relay.value) else { return true }
+        return !record.isLive(at: now)
+    }
+
+    func draining(incarnation: Int64) -> Bool {
+        EtcdDrain.isDraining(self.drain, incarnation: incarnation)
+    }
 }
 
 /// A relay incarnation to check at a revision: is it (still) live?
@@ -78,13 +114,9 @@ extension EtcdBackend {
                 case .read:
                     return EtcdOperation.get(entry.key)
                 case .write(let agentCompare):
-                    return .with {
-                        $0.requestTxn = .with {
-                            $0.compare = [agentCompare] + write.relayGuards
-                            $0.success = [EtcdOperation.put(entry.key, write.value, lease: write.lease)]
-                            $0.failure = [EtcdOperation.get(entry.key)]
-                        }
-                    }
+                    return Self.nestedWrite(entry.key, agentCompare, write.relayGuards, write)
+                case .place(let agentCompare):
+                    return Self.nestedWrite(entry.key, agentCompare, write.relayGuards + write.placementGuards, write)
                 }
             }
         }
@@ -101,26 +133,53 @@ extension EtcdBackend {
         guard response.responses.count == chunk.entries.count else {
             throw RegistryError.unavailable("\(self.client.storeDescription) answered a transaction of \(chunk.entries.count) operations with \(response.responses.count) results")
         }
-        return .ran(
-            response.responses.map { result in
-                switch result.response {
-                case .responseTxn(let nested)?:
-                    return nested.succeeded ? .written(modRevision: revision) : .seen(AgentKeyState(nested.rangeResult(0).first, readAt: revision))
-                case .responseRange(let range)?:
-                    return .seen(AgentKeyState(range.kvs.first, readAt: revision))
-                default:
-                    // Not an answer to what was asked: read the key again next round.
-                    return .seen(AgentKeyState(nil, readAt: 0))
+        var relaySeen: SyncRelaySeen?
+        let results = response.responses.map { result -> SyncChunkOutcome.EntryResult in
+            switch result.response {
+            case .responseTxn(let nested)?:
+                if nested.succeeded {
+                    return .written(modRevision: revision)
                 }
+                if write.relayKeys.count == 2, nested.responses.count == 3 {
+                    relaySeen = SyncRelaySeen(relay: nested.rangeResult(1).first, drain: nested.rangeResult(2).first)
+                }
+                return .seen(AgentKeyState(nested.rangeResult(0).first, readAt: revision))
+            case .responseRange(let range)?:
+                return .seen(AgentKeyState(range.kvs.first, readAt: revision))
+            default:
+                // Not an answer to what was asked: read the key again next round.
+                return .seen(AgentKeyState(nil, readAt: 0))
             }
-        )
+        }
+        return .ran(results, relay: relaySeen)
+    }
+
+    /// One agent's step as a nested transaction: put `write`'s record at `key` if `compares`
+    /// hold, else get the key and the relay's keys.
+    private static func nestedWrite(
+        _ key: [UInt8],
+        _ agentCompare: Etcdserverpb_Compare,
+        _ relayCompares: [Etcdserverpb_Compare],
+        _ write: AgentPlacementWrite
+    ) -> Etcdserverpb_RequestOp {
+        .with {
+            $0.requestTxn = .with {
+                $0.compare = [agentCompare] + relayCompares
+                $0.success = [EtcdOperation.put(key, write.value, lease: write.lease)]
+                $0.failure = [EtcdOperation.get(key)] + write.relayKeys.map { EtcdOperation.get($0) }
+            }
+        }
     }
 
     /// Reads agent keys, up to ``agentsPerTransaction`` per transaction, concurrently, each
     /// with the whole timeout; with `countingAgents`, the first transaction also counts the
-    /// stored agent keys.
-    func readAgentKeys(_ keys: [[UInt8]], countingAgents: Bool) async throws -> (states: [AgentKeyState], counted: AgentCount?) {
-        guard !keys.isEmpty else { return ([], nil) }
+    /// stored agent keys, and with `alsoReading`, it also reads that key.
+    func readAgentKeys(
+        _ keys: [[UInt8]],
+        countingAgents: Bool,
+        alsoReading extraKey: [UInt8]? = nil
+    ) async throws -> (states: [AgentKeyState], counted: AgentCount?, extra: Mvccpb_KeyValue?) {
+        guard !keys.isEmpty else { return ([], nil, nil) }
         let chunks = Self.chunked(keys)
         let countOperation = Etcdserverpb_RequestOp.with { $0.requestRange = .prefix(self.keys.agentPrefix, countOnly: true) }
         let responses = try await self.concurrently(Array(chunks.enumerated())) { index, chunk in
@@ -129,6 +188,9 @@ extension EtcdBackend {
                     $0.success = chunk.map { EtcdOperation.get($0) }
                     if countingAgents && index == 0 {
                         $0.success.append(countOperation)
+                    }
+                    if let extraKey, index == 0 {
+                        $0.success.append(EtcdOperation.get(extraKey))
                     }
                 },
                 by: self.client.operationDeadline()
@@ -140,10 +202,20 @@ extension EtcdBackend {
             states += chunk.indices.map { AgentKeyState(response.rangeResult($0).first, readAt: response.header.revision) }
         }
         var counted: AgentCount?
-        if countingAgents, let first = responses.first, case .responseRange(let range)? = first.responses.last?.response {
-            counted = AgentCount(count: Int(range.count), revision: first.header.revision)
+        var extra: Mvccpb_KeyValue?
+        if let first = responses.first, let firstChunk = chunks.first {
+            var index = firstChunk.count
+            if countingAgents {
+                if index < first.responses.count, case .responseRange(let range)? = first.responses[index].response {
+                    counted = AgentCount(count: Int(range.count), revision: first.header.revision)
+                }
+                index += 1
+            }
+            if extraKey != nil {
+                extra = first.rangeResult(index).first
+            }
         }
-        return (states, counted)
+        return (states, counted, extra)
     }
 
     /// Reads relay keys, each at its revision (0: the newest), up to ``agentsPerTransaction``

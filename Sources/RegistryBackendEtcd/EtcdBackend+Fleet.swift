@@ -31,14 +31,23 @@ extension EtcdBackend {
         // nothing, so a refused relay step still leaves everything as it was.
         async let relayStep = self.upsertRelay(sync.relayID, endpoint: sync.endpoint, by: deadline)
         let unreadKeys = unread.map { agents[$0].key }
-        async let firstReads = self.readAgentKeys(unreadKeys, countingAgents: countsAgents)
+        // Placements read the relay's drain key with them (a placement the first reads
+        // cannot decide is refused by its write's guard, which reads it then).
+        let drainKey = countsAgents ? self.keys.drainKey(of: sync.relayID) : nil
+        async let firstReads = self.readAgentKeys(unreadKeys, countingAgents: countsAgents, alsoReading: drainKey)
         let relay = try await relayStep
-        let (states, counted) = try await firstReads
+        let (states, counted, drain) = try await firstReads
         for (index, state) in zip(unread, states) {
             agents[index].state = state
         }
 
-        let losses = try await self.syncAgents(&agents, of: sync.relayID, relay: relay, counted: counted)
+        let losses = try await self.syncAgents(
+            &agents,
+            of: sync.relayID,
+            relay: relay,
+            counted: counted,
+            draining: EtcdDrain.isDraining(drain, incarnation: relay.incarnation)
+        )
         let lost = agents.indices.compactMap { index in losses[index].map { LostAgent(agentID: agents[index].id, reason: $0) } }
         return RelaySyncResult(
             incarnation: RelayIncarnation(UInt64(relay.incarnation)),
@@ -58,12 +67,16 @@ extension EtcdBackend {
     /// Places and renews `agents` on the relay's incarnation, round by round: each round
     /// decides every unfinished agent's step from what it last saw of its key, and runs
     /// the writes and reads in chunked transactions concurrently. A write whose compares
-    /// fail returns the key as it is now, for the next round. Returns each agent's loss.
+    /// fail returns the key as it is now, for the next round, with the relay's keys: when
+    /// they show the incarnation ended, nothing more is kept on it (the agents left are lost
+    /// as not live); when they show it draining, placements not already live on it are lost.
+    /// Returns each agent's loss.
     private func syncAgents(
         _ agents: inout [SyncedAgent],
         of relayID: RelayID,
         relay: RelayUpsert,
-        counted: AgentCount?
+        counted: AgentCount?,
+        draining: Bool
     ) async throws -> [AgentLoss?] {
         let now = relay.record.lastHeartbeat
         let relayKey = self.keys.key(of: relayID)
@@ -73,11 +86,15 @@ extension EtcdBackend {
             relayIncarnation: relay.incarnation,
             relayID: relayID
         )
+        let drainKey = self.keys.drainKey(of: relayID)
         let placement = AgentPlacementWrite(
             value: record.encoded(),
             lease: relay.lease,
-            relayGuards: [EtcdCompare.created(relayKey, at: relay.incarnation), EtcdCompare.live(relayKey, at: now)]
+            relayGuards: [EtcdCompare.created(relayKey, at: relay.incarnation), EtcdCompare.live(relayKey, at: now)],
+            placementGuards: [EtcdCompare.notDraining(drainKey, incarnation: relay.incarnation)],
+            relayKeys: [relayKey, drainKey]
         )
+        var draining = draining
         var losses = [AgentLoss?](repeating: nil, count: agents.count)
         var finished = [Bool](repeating: false, count: agents.count)
         var counted = counted
@@ -89,13 +106,16 @@ extension EtcdBackend {
             var creations: [Int] = []
             var checks: [RelayCheck: [Int]] = [:]
             for index in agents.indices where !finished[index] {
-                let step = SyncStep.next(for: agents[index], relayID: relayID, incarnation: relay.incarnation, now: now)
+                let step = SyncStep.next(for: agents[index], relayID: relayID, incarnation: relay.incarnation, now: now, draining: draining)
                 switch step {
                 case .read:
                     open.append(.init(agent: index, key: agents[index].key, step: .read))
                 case .write:
                     let modRevision = agents[index].state?.modRevision ?? 0
                     open.append(.init(agent: index, key: agents[index].key, step: .write(EtcdCompare.unmodified(agents[index].key, since: modRevision))))
+                case .move:
+                    let modRevision = agents[index].state?.modRevision ?? 0
+                    open.append(.init(agent: index, key: agents[index].key, step: .place(EtcdCompare.unmodified(agents[index].key, since: modRevision))))
                 case .create:
                     creations.append(index)
                 case .lost(let reason):
@@ -123,7 +143,7 @@ extension EtcdBackend {
                     finished[index] = true
                 }
                 let admitted = creations.prefix(room.count).map {
-                    SyncChunk.Entry(agent: $0, key: agents[$0].key, step: .write(EtcdCompare.absent(agents[$0].key)))
+                    SyncChunk.Entry(agent: $0, key: agents[$0].key, step: .place(EtcdCompare.absent(agents[$0].key)))
                 }
                 if let guardCompare = room.guardCompare {
                     // Near the limit: one guarded chunk per round, so that chunks of the same
@@ -150,6 +170,7 @@ extension EtcdBackend {
                 }
             }
             var leaseLost = false
+            var relayEnded = false
             for (chunk, outcome) in zip(chunks, outcomes) {
                 switch outcome {
                 case .leaseLost:
@@ -159,7 +180,11 @@ extension EtcdBackend {
                     for (entry, state) in zip(chunk.entries, seen) {
                         agents[entry.agent].state = state
                     }
-                case .ran(let results):
+                case .ran(let results, let seen):
+                    if let seen {
+                        relayEnded = relayEnded || seen.ended(incarnation: relay.incarnation, now: now)
+                        draining = draining || seen.draining(incarnation: relay.incarnation)
+                    }
                     for (entry, result) in zip(chunk.entries, results) {
                         switch result {
                         case .written(let modRevision):
@@ -167,12 +192,22 @@ extension EtcdBackend {
                             self.recent.remember(agents[entry.agent].id, StoredEntry(record: record, modRevision: modRevision, lease: write.lease))
                         case .seen(let state):
                             agents[entry.agent].state = state
-                            if case .write = entry.step {
+                            if entry.step.writes {
                                 self.recent.remember(agents[entry.agent].id, nil)
                             }
                         }
                     }
                 }
+            }
+            if relayEnded {
+                // The incarnation synced ended meanwhile (deregistered, or expired and started
+                // again): nothing more is kept on it.
+                for index in agents.indices where !finished[index] {
+                    losses[index] = .notLive
+                    finished[index] = true
+                    self.recent.remember(agents[index].id, nil)
+                }
+                return losses
             }
             if leaseLost {
                 // The relay's lease ran out under the sync: these agents go on a fresh one

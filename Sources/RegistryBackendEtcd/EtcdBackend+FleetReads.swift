@@ -10,7 +10,7 @@ public import RegistryCore
 extension EtcdBackend {
     public func placements(of ids: [AgentID]) async throws -> PlacementLookup {
         let now = self.now()
-        let (states, _) = try await self.readAgentKeys(ids.map { self.keys.key(of: $0) }, countingAgents: false)
+        let (states, _, _) = try await self.readAgentKeys(ids.map { self.keys.key(of: $0) }, countingAgents: false)
         // Each agent's relay, at the revision the agent was read at.
         var wanted: [RelayCheck: Int] = [:]
         var order: [RelayCheck] = []
@@ -112,6 +112,7 @@ extension EtcdBackend {
     /// Reads relay keys from `after` until `limit` live relays and one more are found or the
     /// keys end, then counts their agents by reading every agent key at the same revision:
     /// there is no index of agents by relay, so a page costs a read of the agent prefix.
+    /// The drain keys of the page's span are read at that revision too.
     private func listRelayStatuses(after: RelayID?, limit: Int, now: Int64) async throws -> Page<RelayStatus> {
         var live: [RelayScan.Entry] = []
         var revision: Int64 = 0
@@ -149,12 +150,17 @@ extension EtcdBackend {
             else { continue }
             counts[record.relayID]?.agents += 1
         }
+        var drains: [RelayID: Mvccpb_KeyValue] = [:]
+        if let first = live.first, let last = live.last {
+            drains = try await self.drainKeys(from: first.id, through: last.id, at: revision)
+        }
         let entries = live.map { relay in
             RelayStatus(
                 relay: Relay(id: relay.id, endpoint: relay.record.endpoint, lastHeartbeat: UnixMilliseconds(relay.record.lastHeartbeat)),
                 expires: UnixMilliseconds(relay.record.deadline),
                 incarnation: RelayIncarnation(UInt64(relay.createRevision)),
-                agentCount: counts[relay.id]?.agents ?? 0
+                agentCount: counts[relay.id]?.agents ?? 0,
+                draining: EtcdDrain.isDraining(drains[relay.id], incarnation: relay.createRevision)
             )
         }
         return Page(entries: entries, hasMore: hasMore, asOf: UnixMilliseconds(now))

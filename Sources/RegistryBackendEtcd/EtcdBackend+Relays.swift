@@ -74,11 +74,12 @@ extension EtcdBackend {
             }
             if let expired {
                 // Expired (or not a value this backend wrote): remove that incarnation, so the
-                // key is created anew below with a new create revision, the new incarnation.
+                // key is created anew below with a new create revision, the new incarnation,
+                // with its drain mark if it had one.
                 let removal = try await self.client.txn(
                     .with {
                         $0.compare = [EtcdCompare.unmodified(key, since: expired.modRevision)]
-                        $0.success = [EtcdOperation.delete(key)]
+                        $0.success = [EtcdOperation.delete(key), EtcdOperation.delete(self.keys.drainKey(of: id))]
                     },
                     by: deadline
                 )

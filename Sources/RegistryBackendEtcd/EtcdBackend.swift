@@ -19,6 +19,9 @@ import ServiceLifecycle
 ///   (outage grace, see ``EtcdOutageGrace``), applied before this replica's next call.
 /// - Incarnations: a relay's incarnation is its key's create revision; an expired relay
 ///   registered again is deleted and created anew, so agents of the old one stay dead.
+/// - Admin: deregistration deletes the relay key (one guarded transaction) or the agent
+///   key; draining is a mark key per relay incarnation that every placement's transaction
+///   checks (see `EtcdBackend+Admin.swift`).
 ///
 /// Generic over its clock so tests move time instead of sleeping. See docs/etcd-backend.md.
 public final class EtcdBackend<Clock: WallClock>: RegistryBackend {

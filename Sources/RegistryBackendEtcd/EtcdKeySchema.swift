@@ -4,6 +4,8 @@ import RegistryCore
 ///
 /// - `<prefix>relays/<hex of the relay ID's UTF-8 bytes>`
 /// - `<prefix>agents/<hex of the agent ID's UTF-8 bytes>`
+/// - `<prefix>draining/<hex of the relay ID's UTF-8 bytes>`: a draining relay's mark (see
+///   `EtcdBackend+Admin.swift`)
 ///
 /// Lowercase hex makes every valid ID a safe, printable key segment that no other ID
 /// shares, and it preserves order: keys sort exactly as the IDs' bytes do, so a range
@@ -15,11 +17,14 @@ struct EtcdKeySchema: Sendable {
     let relayPrefix: [UInt8]
     /// `<prefix>agents/`
     let agentPrefix: [UInt8]
+    /// `<prefix>draining/`
+    let drainPrefix: [UInt8]
 
     init(prefix: String) {
         self.prefix = Array(prefix.utf8)
         self.relayPrefix = self.prefix + Array("relays/".utf8)
         self.agentPrefix = self.prefix + Array("agents/".utf8)
+        self.drainPrefix = self.prefix + Array("draining/".utf8)
     }
 
     func key(of relay: RelayID) -> [UInt8] {
@@ -28,6 +33,16 @@ struct EtcdKeySchema: Sendable {
 
     func key(of agent: AgentID) -> [UInt8] {
         self.agentPrefix + Hex.encode(agent.rawValue.utf8)
+    }
+
+    /// The key marking `relay` as draining.
+    func drainKey(of relay: RelayID) -> [UInt8] {
+        self.drainPrefix + Hex.encode(relay.rawValue.utf8)
+    }
+
+    /// The relay a drain key marks, or nil when the key is not a drain key.
+    func relayID(fromDrainKey key: some Collection<UInt8>) -> RelayID? {
+        Self.identifier(in: key, after: self.drainPrefix).flatMap { try? RelayID(validating: $0) }
     }
 
     /// The relay a key names, or nil when the key is not a relay key.

@@ -35,6 +35,18 @@ enum EtcdCompare {
         }
     }
 
+    /// The relay whose incarnation is `incarnation` (its key's create revision) is not
+    /// draining: its drain key, `drainKey`, is absent or older than that incarnation (left by
+    /// an earlier one). See ``EtcdDrain``.
+    static func notDraining(_ drainKey: [UInt8], incarnation: Int64) -> Etcdserverpb_Compare {
+        .with {
+            $0.key = Data(drainKey)
+            $0.target = .create
+            $0.result = .less
+            $0.createRevision = incarnation
+        }
+    }
+
     /// The key's stored deadline is after `now` (see ``DeadlineEncoding/liveAt(_:)``).
     static func live(_ key: [UInt8], at now: Int64) -> Etcdserverpb_Compare {
         .with {

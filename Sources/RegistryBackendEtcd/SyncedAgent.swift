@@ -51,9 +51,14 @@ struct SyncedAgent: Sendable {
 enum SyncStep: Equatable, Sendable {
     /// Read the key first.
     case read
-    /// Write the agent's new record if the key is still as seen (its mod revision).
+    /// Write the agent's new record if the key is still as seen (its mod revision): a
+    /// renewal of an agent live on this incarnation, draining or not.
     case write
-    /// Write it if the key is still absent: a new agent, which needs room.
+    /// Write it over a key not live on this incarnation if the key is still as seen: a
+    /// placement, which also requires the relay not to be draining.
+    case move
+    /// Write it if the key is still absent: a new agent, which needs room (and a relay not
+    /// draining).
     case create
     /// Not kept, for this reason.
     case lost(AgentLoss)
@@ -62,19 +67,28 @@ enum SyncStep: Equatable, Sendable {
     /// was live at `revision`, else as ``AgentLoss/notLive``.
     case checkElsewhere(RelayID, incarnation: Int64, revision: Int64)
 
-    /// The step for `agent` on `relayID`'s current incarnation `incarnation`, at `now`.
-    static func next(for agent: SyncedAgent, relayID: RelayID, incarnation: Int64, now: Int64) -> SyncStep {
+    /// The step for `agent` on `relayID`'s current incarnation `incarnation`, at `now`;
+    /// `draining` when the sync has seen that incarnation draining.
+    static func next(for agent: SyncedAgent, relayID: RelayID, incarnation: Int64, now: Int64, draining: Bool = false) -> SyncStep {
         guard let state = agent.state else { return .read }
+        let renewal = Self.renewal(state, relayID: relayID, incarnation: incarnation, now: now)
         switch agent.kind {
         case .place:
-            return state.exists ? .write : .create
+            if renewal == .write {
+                // Already live on it: renewed, even while the relay drains.
+                return .write
+            }
+            if draining {
+                // Only a read may decide a loss: someone else may have written since.
+                return state.isRemembered ? .read : .lost(.relayDraining)
+            }
+            return state.exists ? .move : .create
         case .renew:
-            let decided = Self.renewal(state, relayID: relayID, incarnation: incarnation, now: now)
-            if state.isRemembered, decided != .write {
+            if state.isRemembered, renewal != .write {
                 // Only a read may decide a loss: someone else may have written since.
                 return .read
             }
-            return decided
+            return renewal
         }
     }
 

@@ -126,7 +126,7 @@ struct EtcdFleetTests {
             _ = try await other.registerAgent(drone, on: b)
             let staleWrite = self.write(backend, relay: a, incarnation: Int64(synced.incarnation.rawValue), lease: relay.lease, now: clock.now().rawValue)
             let chunk = SyncChunk(entries: [.init(agent: 0, key: key, step: .write(EtcdCompare.unmodified(key, since: seen.modRevision)))])
-            guard case .ran(let results) = try await backend.run(chunk, writing: staleWrite),
+            guard case .ran(let results, _) = try await backend.run(chunk, writing: staleWrite),
                 case .seen(let state) = results.first
             else {
                 Issue.record("the stale write was not refused")
@@ -143,7 +143,7 @@ struct EtcdFleetTests {
             let current = try #require(try await backend.read(key, by: backend.client.operationDeadline()))
             let oldIncarnation = self.write(backend, relay: a, incarnation: Int64(synced.incarnation.rawValue), lease: relay.lease, now: clock.now().rawValue)
             let second = SyncChunk(entries: [.init(agent: 0, key: key, step: .write(EtcdCompare.unmodified(key, since: current.modRevision)))])
-            guard case .ran(let secondResults) = try await backend.run(second, writing: oldIncarnation),
+            guard case .ran(let secondResults, _) = try await backend.run(second, writing: oldIncarnation),
                 case .seen = secondResults.first
             else {
                 Issue.record("the old incarnation's write was not refused")
@@ -280,16 +280,32 @@ struct SyncStepTests {
         AgentRecord(deadline: deadline, lastHeartbeat: 0, relayIncarnation: incarnation, relayID: relay)
     }
 
-    func step(_ agent: SyncedAgent) -> SyncStep {
-        SyncStep.next(for: agent, relayID: self.relayID, incarnation: 7, now: 1_000)
+    func step(_ agent: SyncedAgent, draining: Bool = false) -> SyncStep {
+        SyncStep.next(for: agent, relayID: self.relayID, incarnation: 7, now: 1_000, draining: draining)
     }
 
     @Test("placements write over any state, and create only what is absent")
     func placements() {
         #expect(self.step(SyncedAgent(id: try! AgentID(validating: "x"), key: [], kind: .place)) == .read)
-        #expect(self.step(self.agent(.place, self.record(on: self.other))) == .write)
-        #expect(self.step(self.agent(.place, self.record(on: self.relayID, deadline: 0))) == .write)
+        #expect(self.step(self.agent(.place, self.record(on: self.other))) == .move)
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID, deadline: 0))) == .move)
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID, incarnation: 3))) == .move)
         #expect(self.step(self.agent(.place, nil, exists: false)) == .create)
+        // Already live on this incarnation: a renewal, which a drain does not stop.
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID))) == .write)
+    }
+
+    @Test("a draining relay renews the placements already live on it and loses the others, from reads only")
+    func drainingPlacements() {
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID)), draining: true) == .write)
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID), revision: 0), draining: true) == .write)
+        #expect(self.step(self.agent(.place, self.record(on: self.other)), draining: true) == .lost(.relayDraining))
+        #expect(self.step(self.agent(.place, self.record(on: self.relayID, incarnation: 3)), draining: true) == .lost(.relayDraining))
+        #expect(self.step(self.agent(.place, nil, exists: false), draining: true) == .lost(.relayDraining))
+        // Remembered elsewhere: read first, it may be on this relay by now.
+        #expect(self.step(self.agent(.place, self.record(on: self.other), revision: 0), draining: true) == .read)
+        // Renewals are not placements.
+        #expect(self.step(self.agent(.renew, self.record(on: self.relayID)), draining: true) == .write)
     }
 
     @Test("renewals write only what is live on this incarnation; losses come from reads, never from hints")

@@ -41,6 +41,9 @@ final class OutageBackend: RegistryBackend {
     func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> { try self.reach(); return try await self.inner.listPlacements(relayID: relayID, after: after, limit: limit) }
     func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> { try self.reach(); return try await self.inner.listRelayStatuses(after: after, limit: limit) }
     func removeExpired(limit: Int) async throws -> ExpiryReport { try self.reach(); return try await self.inner.removeExpired(limit: limit) }
+    func deregisterRelay(_ id: RelayID) async throws -> Int { try self.reach(); return try await self.inner.deregisterRelay(id) }
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws { try self.reach(); try await self.inner.deregisterAgent(id, from: relayID) }
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws { try self.reach(); try await self.inner.setDraining(id, draining) }
 }
 
 @Suite("Placement reads through a store outage")

@@ -21,6 +21,9 @@ struct ThrowingBackend: RegistryBackend {
     func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> { throw self.error }
     func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> { throw self.error }
     func removeExpired(limit: Int) async throws -> ExpiryReport { throw self.error }
+    func deregisterRelay(_ id: RelayID) async throws -> Int { throw self.error }
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws { throw self.error }
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws { throw self.error }
 }
 
 /// Pretends to hold `expired` expired agents and counts removal calls.
@@ -44,6 +47,9 @@ final class CountingBackend: RegistryBackend {
     func placements(of ids: [AgentID]) async throws -> PlacementLookup { throw RegistryError.internalError("unused") }
     func listPlacements(relayID: RelayID?, after: AgentID?, limit: Int) async throws -> Page<FleetPlacement> { throw RegistryError.internalError("unused") }
     func listRelayStatuses(after: RelayID?, limit: Int) async throws -> Page<RelayStatus> { throw RegistryError.internalError("unused") }
+    func deregisterRelay(_ id: RelayID) async throws -> Int { throw RegistryError.internalError("unused") }
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws { throw RegistryError.internalError("unused") }
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws { throw RegistryError.internalError("unused") }
 
     func removeExpired(limit: Int) async throws -> ExpiryReport {
         self.state.withLock { state in

@@ -120,6 +120,21 @@ final class FaultyBackend: RegistryBackend {
     func removeExpired(limit: Int) async throws -> ExpiryReport {
         try await self.inner.removeExpired(limit: limit)
     }
+
+    func deregisterRelay(_ id: RelayID) async throws -> Int {
+        try await self.apply()
+        return try await self.inner.deregisterRelay(id)
+    }
+
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws {
+        try await self.apply()
+        try await self.inner.deregisterAgent(id, from: relayID)
+    }
+
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws {
+        try await self.apply()
+        try await self.inner.setDraining(id, draining)
+    }
 }
 
 /// An error outside the backend contract, as a buggy backend might throw.

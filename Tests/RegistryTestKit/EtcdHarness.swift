@@ -160,4 +160,16 @@ struct AlreadyRunningBackend: RegistryBackend {
     func removeExpired(limit: Int) async throws -> ExpiryReport {
         try await self.backend.removeExpired(limit: limit)
     }
+
+    func deregisterRelay(_ id: RelayID) async throws -> Int {
+        try await self.backend.deregisterRelay(id)
+    }
+
+    func deregisterAgent(_ id: AgentID, from relayID: RelayID?) async throws {
+        try await self.backend.deregisterAgent(id, from: relayID)
+    }
+
+    func setDraining(_ id: RelayID, _ draining: Bool) async throws {
+        try await self.backend.setDraining(id, draining)
+    }
 }
