@@ -53,6 +53,7 @@ extension RedisBackend {
         do {
             for _ in 0..<10 {
                 let report = try await self.removeExpired(limit: batch)
+                self.metrics.expired(relays: report.relaysRemoved, agents: report.agentsRemoved)
                 if report.total < batch { break }
             }
         } catch {

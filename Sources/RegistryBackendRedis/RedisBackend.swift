@@ -36,6 +36,10 @@ public final class RedisBackend: RegistryBackend {
     /// This replica's outages of Redis, for outage grace.
     let outages = OutageTracker()
     public var outageTracker: OutageTracker? { self.outages }
+    /// Where expiries found by index pruning are counted (Redis deletes the keys itself,
+    /// so pruning is where this replica learns of them; each is pruned, and counted, by
+    /// one replica only).
+    let metrics: RegistryMetrics
 
     /// Builds the backend without connecting: the first request or ``run()`` connects.
     /// - Throws: `invalidArgument` when the key prefix is not acceptable.
@@ -43,9 +47,11 @@ public final class RedisBackend: RegistryBackend {
         configuration: RedisBackendConfiguration,
         ttl: TTLPolicy,
         limits: CapacityLimits = CapacityLimits(),
+        metrics: RegistryMetrics = .disabled,
         logger: Logger
     ) throws(RegistryError) {
         self.schema = try RedisKeySchema(prefix: configuration.keyPrefix)
+        self.metrics = metrics
         self.configuration = configuration
         self.ttl = ttl
         self.limits = limits

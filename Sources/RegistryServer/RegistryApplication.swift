@@ -22,9 +22,11 @@ public struct RegistryApplication: Sendable {
     /// - Parameter handleSignals: whether SIGINT and SIGTERM trigger graceful shutdown
     ///   (the executable's choice; in-process tests leave it off).
     public init(configuration: ServerConfiguration, logger: Logger, handleSignals: Bool = true) throws {
+        let metrics = configuration.metrics.map { _ in PrometheusCollectorRegistry() }
         try self.init(
             configuration: configuration,
-            backend: try BackendFactory.make(configuration, logger: logger),
+            backend: try BackendFactory.make(configuration, metrics: Self.registryMetrics(metrics, configuration), logger: logger),
+            metrics: metrics,
             logger: logger,
             handleSignals: handleSignals
         )
@@ -37,16 +39,34 @@ public struct RegistryApplication: Sendable {
         logger: Logger,
         handleSignals: Bool = false
     ) throws {
+        try self.init(
+            configuration: configuration,
+            backend: backend,
+            metrics: configuration.metrics.map { _ in PrometheusCollectorRegistry() },
+            logger: logger,
+            handleSignals: handleSignals
+        )
+    }
+
+    /// What the library records into: the Prometheus registry when metrics are on.
+    private static func registryMetrics(_ metrics: PrometheusCollectorRegistry?, _ configuration: ServerConfiguration) -> RegistryMetrics {
+        metrics.map { RegistryMetrics(factory: Self.metricsFactory(for: $0), backendName: configuration.backend.rawValue) } ?? .disabled
+    }
+
+    private init(
+        configuration: ServerConfiguration,
+        backend: any RegistryBackend,
+        metrics: PrometheusCollectorRegistry?,
+        logger: Logger,
+        handleSignals: Bool
+    ) throws {
         self.configuration = configuration
         // The memory backend is never unreachable: nothing to cache for.
         let staleReads =
             configuration.staleReads && configuration.backend != .memory
             ? StaleReadCache(ttl: backend.ttl, graceMax: configuration.outageGraceMax, capacity: configuration.limits.maxAgents)
             : nil
-        let metrics = configuration.metrics.map { _ in PrometheusCollectorRegistry() }
-        let registryMetrics = metrics.map {
-            RegistryMetrics(factory: Self.metricsFactory(for: $0), backendName: configuration.backend.rawValue)
-        } ?? .disabled
+        let registryMetrics = Self.registryMetrics(metrics, configuration)
         let registry = Registry(backend: backend, staleReads: staleReads, metrics: registryMetrics, logger: logger)
 
         guard let listenAddress = ListenAddress(configuration.listenAddress) else {

@@ -3,7 +3,7 @@ import RegistryBackendRedis
 import RegistryCore
 
 extension BackendFactory {
-    static func makeRedis(_ configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) -> any RegistryBackend {
+    static func makeRedis(_ configuration: ServerConfiguration, metrics: RegistryMetrics, logger: Logger) throws(ConfigurationError) -> any RegistryBackend {
         let settings = configuration.redis
         let redisConfiguration = RedisBackendConfiguration(
             host: settings.host,
@@ -17,7 +17,7 @@ extension BackendFactory {
             outageGraceMax: configuration.outageGraceMax
         )
         do {
-            return try RedisBackend(configuration: redisConfiguration, ttl: configuration.ttl, limits: configuration.limits, logger: logger)
+            return try RedisBackend(configuration: redisConfiguration, ttl: configuration.ttl, limits: configuration.limits, metrics: metrics, logger: logger)
         } catch {
             throw ConfigurationError("invalid redis configuration: \(error.message)")
         }
