@@ -264,7 +264,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryCoreTests",
-            dependencies: ["RegistryCore", "RegistryBackendMemory", "RegistryTestKit"],
+            dependencies: [
+                "RegistryCore", "RegistryBackendMemory", "RegistryTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(

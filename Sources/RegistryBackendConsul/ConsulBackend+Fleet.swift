@@ -6,6 +6,9 @@ struct ConsulSyncedRelay: Sendable {
     var incarnation: UInt64
     var modifyIndex: UInt64
     var started: Bool
+    /// Started in place of a stored incarnation that had expired (as `registerRelay`'s
+    /// `recreated`), not of an absent key.
+    var recreated: Bool
     /// The incarnation is draining (as the relay step left it).
     var draining: Bool
 }
@@ -13,17 +16,27 @@ struct ConsulSyncedRelay: Sendable {
 /// A chunk's agents lost, by their position in the request.
 private typealias PositionedLosses = [(position: Int, loss: AgentLoss)]
 
+/// An agent a sync writes: the decision, and whether the write moves the agent off a live
+/// placement on another relay (``ConsulSyncRules/moves(_:agent:otherRelays:)``).
+private typealias AgentWrite = (item: ConsulSyncItem, decision: ConsulAgentDecision, moves: Bool)
+
 extension ConsulBackend {
     /// Most agents in one write transaction: 64 operations less the relay's `check-index`
     /// and a capacity guard's `cas`.
     static var agentsPerSyncTransaction: Int { Self.maximumTransactionOperations - 2 }
+    /// Most other relays read in the relay step's txn: 64 operations less the relay's
+    /// `delete-cas` (or a capacity guard's `cas`) and its `cas`.
+    static var relayStepReads: Int { Self.maximumTransactionOperations - 2 }
 
     /// A sync in three waves of requests (docs/consul-backend.md, "SyncRelay"):
     /// 1. the relay and every agent, read with `get-or-empty` in read-only transactions of 64,
     ///    concurrently;
     /// 2. the relay step: one txn (`cas` at the ModifyIndex read; `delete-cas` + `cas 0`
-    ///    for an expired relay, so it gets a new CreateIndex; the capacity guard for a new one),
-    ///    and meanwhile the other relays that renewals name, when there are any;
+    ///    for an expired relay, so it gets a new CreateIndex; the capacity guard for a new one)
+    ///    that also reads, with `get-or-empty`, the other relays that placements move agents
+    ///    off (up to ``relayStepReads``, to tell which moves were off a live placement), and
+    ///    meanwhile the other relays that renewals name (and placements beyond those), when
+    ///    there are any;
     /// 3. the agents, in txns of up to 62, concurrently: each starts with `check-index` on the
     ///    relay at the ModifyIndex the relay step left, so nothing commits on an incarnation
     ///    that ended or changed meanwhile, and writes each agent with `cas` at the ModifyIndex
@@ -42,29 +55,39 @@ extension ConsulBackend {
             let entries = try await self.readEntries([relayKey] + items.map(\.key))
             let decoder = ConsulRecordCoder.makeDecoder()
             let agents = items.map { item in entries[item.key].flatMap { self.coder.agent($0, id: item.id, decoder: decoder) } }
-            // The relays that renewals of agents placed elsewhere depend on, read while the relay is written.
-            var otherRelayIDs = Set<RelayID>()
+            // The relays that renewals of agents placed elsewhere depend on, read while the relay
+            // is written; those that placements move agents off, read by the relay step's txn.
+            var renewalRelayIDs = Set<RelayID>()
+            var placementRelayIDs = Set<RelayID>()
             let provisional = ConsulSyncRules(relayID: sync.relayID, incarnation: 0, now: now, agentDeadline: self.agentDeadline(now))
-            for (item, agent) in zip(items, agents) where !item.placing {
-                if let other = provisional.relayToRead(renewing: agent) { otherRelayIDs.insert(other) }
+            for (item, agent) in zip(items, agents) {
+                if item.placing {
+                    if let other = provisional.relayToRead(placing: agent) { placementRelayIDs.insert(other) }
+                } else if let other = provisional.relayToRead(renewing: agent) {
+                    renewalRelayIDs.insert(other)
+                }
             }
-            let otherRelayIDsToRead = otherRelayIDs
+            let placementOnly = Array(placementRelayIDs.subtracting(renewalRelayIDs))
+            let readByRelayStep = Array(placementOnly.prefix(Self.relayStepReads))
+            let otherRelayIDsToRead = renewalRelayIDs.union(placementOnly.dropFirst(Self.relayStepReads))
             async let otherRelays = self.readRelays(otherRelayIDsToRead)
-            let relay = try await self.syncRelayStep(sync, read: entries[relayKey], now: now)
+            let (relay, relaysReadByStep) = try await self.syncRelayStep(sync, read: entries[relayKey], now: now, alsoReading: readByRelayStep)
             var rules = provisional
             rules.incarnation = relay.incarnation
             rules.draining = relay.draining
-            let losses = try await self.syncAgents(
+            let (losses, moved) = try await self.syncAgents(
                 items,
                 entries: entries,
                 agents: agents,
-                otherRelays: try await otherRelays,
+                otherRelays: try await otherRelays.merging(relaysReadByStep) { read, _ in read },
                 relay: relay,
                 rules: rules
             )
             return RelaySyncResult(
                 incarnation: RelayIncarnation(relay.incarnation),
                 relayStarted: relay.started,
+                movedAgents: moved,
+                relayRecreated: relay.recreated,
                 lost: losses.sorted { $0.position < $1.position }.map { LostAgent(agentID: items[$0.position].id, reason: $0.loss) },
                 relayExpires: UnixMilliseconds(self.relayDeadline(now)),
                 now: UnixMilliseconds(now)
@@ -73,8 +96,15 @@ extension ConsulBackend {
     }
 
     /// Registers or renews the relay in one txn, judged from `read` (the first time) or a
-    /// fresh consistent read (after a lost race). Nothing changes when it throws.
-    private func syncRelayStep(_ sync: RelaySync, read: ConsulKVEntry?, now: Int64) async throws -> ConsulSyncedRelay {
+    /// fresh consistent read (after a lost race), and reads the relays `alsoReading` names
+    /// in the same txn (at most ``relayStepReads``; missing or unreadable ones are absent
+    /// from the answer). Nothing changes when it throws.
+    private func syncRelayStep(
+        _ sync: RelaySync,
+        read: ConsulKVEntry?,
+        now: Int64,
+        alsoReading otherRelayIDs: [RelayID]
+    ) async throws -> (relay: ConsulSyncedRelay, otherRelays: [RelayID: StoredRelay]) {
         let key = self.keys.relay(sync.relayID)
         return try await self.retrying("sync relay \(sync.relayID)") { retry in
             let entry = retry ? try await self.client.get(key, consistent: true) : read
@@ -103,23 +133,36 @@ extension ConsulBackend {
             record.heartbeatMilliseconds = now
             record.expiresMilliseconds = self.relayDeadline(now)
             operations.append(.cas(key, index: live ? entry?.modifyIndex ?? 0 : 0, value: try self.coder.encode(record)))
+            operations += otherRelayIDs.map { .getOrEmpty(self.keys.relay($0)) }
             guard case .applied(let results) = try await self.client.transaction(operations) else { return nil }
             guard let written = results.last(where: { $0.key == key }), written.exists else {
                 throw RegistryError.unavailable("\(self.client.storeName) did not return the indexes of relay \(sync.relayID) it wrote")
             }
-            return ConsulSyncedRelay(
+            var otherRelays: [RelayID: StoredRelay] = [:]
+            if !otherRelayIDs.isEmpty {
+                let read = Dictionary(results.filter(\.exists).map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+                for id in otherRelayIDs {
+                    if let entry = read[self.keys.relay(id)], let relay = self.coder.relay(entry, id: id) {
+                        otherRelays[id] = relay
+                    }
+                }
+            }
+            let synced = ConsulSyncedRelay(
                 key: key,
                 incarnation: written.createIndex,
                 modifyIndex: written.modifyIndex,
                 started: !live,
+                recreated: !live && entry != nil,
                 draining: record.isDraining
             )
+            return (synced, otherRelays)
         }
     }
 
     /// Decides every agent, then writes those kept in chunks: concurrently, except creations
     /// that must be counted against the agent limit, which go one chunk after another so that
-    /// each chunk's count sees the previous one's creations.
+    /// each chunk's count sees the previous one's creations. Returns the agents lost and how
+    /// many written moved off a live placement on another relay.
     private func syncAgents(
         _ items: [ConsulSyncItem],
         entries: [String: ConsulKVEntry],
@@ -127,64 +170,73 @@ extension ConsulBackend {
         otherRelays: [RelayID: StoredRelay],
         relay: ConsulSyncedRelay,
         rules: ConsulSyncRules
-    ) async throws -> PositionedLosses {
-        guard !items.isEmpty else { return [] }
+    ) async throws -> (losses: PositionedLosses, moved: Int) {
+        guard !items.isEmpty else { return ([], 0) }
         var losses: PositionedLosses = []
-        var writes: [(item: ConsulSyncItem, decision: ConsulAgentDecision)] = []
+        var moved = 0
+        var writes: [AgentWrite] = []
         for (item, agent) in zip(items, agents) {
             let decision = rules.decide(item, entry: entries[item.key], agent: agent, otherRelays: otherRelays)
             if case .lost(let loss) = decision {
                 losses.append((item.position, loss))
             } else {
-                writes.append((item, decision))
+                writes.append((item, decision, rules.moves(item, agent: agent, otherRelays: otherRelays)))
             }
         }
         let creations = writes.count { $0.decision.createsKey }
         let chunkSize = Self.agentsPerSyncTransaction
         if creations == 0 || self.capacity.admitWithoutCounting(.agent, count: creations) {
             let chunks = writes.chunked(into: chunkSize)
-            for chunkLosses in try await self.concurrently(chunks, { chunk in
-                try await self.commitAgents(chunk, relay: relay, rules: rules, admitted: true, creationsAllowed: true).losses
+            for outcome in try await self.concurrently(chunks, { chunk in
+                try await self.commitAgents(chunk, relay: relay, rules: rules, admitted: true, creationsAllowed: true)
             }) {
-                losses += chunkLosses
+                losses += outcome.losses
+                moved += outcome.moved
             }
-            return losses
+            return (losses, moved)
         }
         // Near the agent limit: creations are counted chunk by chunk, in request order.
         let creating = writes.filter { $0.decision.createsKey }.chunked(into: chunkSize)
-        async let counted: PositionedLosses = {
+        async let counted: (losses: PositionedLosses, moved: Int) = {
             var counted: PositionedLosses = []
+            var moved = 0
             var allowed = true
             for chunk in creating {
                 let outcome = try await self.commitAgents(chunk, relay: relay, rules: rules, admitted: false, creationsAllowed: allowed)
                 counted += outcome.losses
+                moved += outcome.moved
                 allowed = allowed && !outcome.limitReached
             }
-            return counted
+            return (counted, moved)
         }()
         let others = writes.filter { !$0.decision.createsKey }.chunked(into: chunkSize)
-        for chunkLosses in try await self.concurrently(others, { chunk in
-            try await self.commitAgents(chunk, relay: relay, rules: rules, admitted: false, creationsAllowed: true).losses
+        for outcome in try await self.concurrently(others, { chunk in
+            try await self.commitAgents(chunk, relay: relay, rules: rules, admitted: false, creationsAllowed: true)
         }) {
-            losses += chunkLosses
+            losses += outcome.losses
+            moved += outcome.moved
         }
-        return losses + (try await counted)
+        let creatingOutcome = try await counted
+        return (losses + creatingOutcome.losses, moved + creatingOutcome.moved)
     }
 
     /// Writes one chunk of agents in one txn: `check-index` on the relay, the capacity
     /// guard's `cas` when the chunk creates keys that were not admitted yet, and a `cas` per
     /// agent. When Consul rolls it back, the relay and the chunk's agents are read again in
-    /// one consistent read-only txn and decided again.
+    /// one consistent read-only txn and decided again (with the other relays that renewals
+    /// and placements then name, read in one more txn when there are any).
+    /// - Returns: the agents lost, how many written moved off a live placement on another
+    ///   relay, and whether the agent limit was found reached.
     /// - Parameters:
     ///   - admitted: creations in `chunk` were already admitted against the limit.
     ///   - creationsAllowed: false once the limit was found reached: creations are lost.
     private func commitAgents(
-        _ chunk: [(item: ConsulSyncItem, decision: ConsulAgentDecision)],
+        _ chunk: [AgentWrite],
         relay: ConsulSyncedRelay,
         rules: ConsulSyncRules,
         admitted: Bool,
         creationsAllowed: Bool
-    ) async throws -> (losses: PositionedLosses, limitReached: Bool) {
+    ) async throws -> (losses: PositionedLosses, moved: Int, limitReached: Bool) {
         var relay = relay
         var rules = rules
         var pending = chunk
@@ -209,14 +261,14 @@ extension ConsulBackend {
                 }
             }
             admitted = false
-            guard !pending.isEmpty else { return (losses, limitReached) }
-            for (item, decision) in pending {
+            guard !pending.isEmpty else { return (losses, 0, limitReached) }
+            for (item, decision, _) in pending {
                 if case .write(let record, let index) = decision {
                     operations.append(.cas(item.key, index: index, value: try self.coder.encode(record)))
                 }
             }
             if case .applied = try await self.client.transaction(operations) {
-                return (losses, limitReached)
+                return (losses, pending.count { $0.moves }, limitReached)
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...min(1 << attempt, 50))))
             // Lost a race: judge the chunk again from one consistent snapshot.
@@ -232,21 +284,21 @@ extension ConsulBackend {
                 current.incarnation == relay.incarnation, current.isLive(at: rules.now)
             else {
                 // The incarnation synced ended meanwhile: nothing more is kept on it.
-                return (losses + pending.map { ($0.item.position, .notLive) }, limitReached)
+                return (losses + pending.map { ($0.item.position, .notLive) }, 0, limitReached)
             }
             relay.modifyIndex = current.modifyIndex
             // A drain begun (or ended) meanwhile changed the relay's ModifyIndex: decide again by it.
             rules.draining = current.record.isDraining
             let agents = pending.map { write in entries[write.item.key].flatMap { self.coder.agent($0, id: write.item.id) } }
-            let others = Set(zip(pending, agents).compactMap { $0.item.placing ? nil : rules.relayToRead(renewing: $1) })
+            let others = Set(zip(pending, agents).compactMap { $0.item.placing ? rules.relayToRead(placing: $1) : rules.relayToRead(renewing: $1) })
             let otherRelays = try await self.readRelays(others, consistent: true)
-            var decided: [(item: ConsulSyncItem, decision: ConsulAgentDecision)] = []
+            var decided: [AgentWrite] = []
             for (entry, agent) in zip(pending, agents) {
                 let decision = rules.decide(entry.item, entry: entries[entry.item.key], agent: agent, otherRelays: otherRelays)
                 if case .lost(let loss) = decision {
                     losses.append((entry.item.position, loss))
                 } else {
-                    decided.append((entry.item, decision))
+                    decided.append((entry.item, decision, rules.moves(entry.item, agent: agent, otherRelays: otherRelays)))
                 }
             }
             pending = decided

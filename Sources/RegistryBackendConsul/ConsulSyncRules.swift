@@ -58,6 +58,21 @@ struct ConsulSyncRules: Sendable {
         return agent.relayID
     }
 
+    /// The other relay whose liveness decides whether placing `agent` here moves it off a
+    /// live placement (``moves(_:agent:otherRelays:)``): set, as for a renewal, when the
+    /// agent is within its own TTL on another relay.
+    func relayToRead(placing agent: StoredAgent?) -> RelayID? {
+        self.relayToRead(renewing: agent)
+    }
+
+    /// Whether writing `item` moves `agent` off a live placement on another relay: what
+    /// `registerAgent` reports as its `previousRelayID`. Only placements move agents.
+    /// - Parameter otherRelays: the relays ``relayToRead(placing:)`` named, as read (absent: gone).
+    func moves(_ item: ConsulSyncItem, agent: StoredAgent?, otherRelays: [RelayID: StoredRelay]) -> Bool {
+        guard item.placing, let agent, agent.relayID != self.relayID else { return false }
+        return agent.isLive(at: self.now, relay: otherRelays[agent.relayID])
+    }
+
     /// What to do with `item`, whose key holds `entry` (nil: absent) decoded as `agent`.
     /// - Parameter otherRelays: the relays ``relayToRead(renewing:)`` named, as read (absent: gone).
     func decide(_ item: ConsulSyncItem, entry: ConsulKVEntry?, agent: StoredAgent?, otherRelays: [RelayID: StoredRelay]) -> ConsulAgentDecision {

@@ -21,6 +21,10 @@ struct SyncChunk: Sendable {
         let agent: Int
         let key: [UInt8]
         let step: Step
+        /// For a placement over an agent within its own TTL on another relay: that relay's
+        /// incarnation. Its key is read in the write's own transaction, so a written entry
+        /// tells whether the agent moved off a live placement.
+        var movingFrom: RelayCheck?
     }
 
     var entries: [Entry]
@@ -60,8 +64,9 @@ struct AgentPlacementWrite: Sendable {
 /// How a sync transaction went.
 enum SyncChunkOutcome: Sendable {
     enum EntryResult: Sendable {
-        /// Written at this mod revision.
-        case written(modRevision: Int64)
+        /// Written at this mod revision; with the key of the relay the entry was moving
+        /// from (``SyncChunk/Entry/movingFrom``) as the write found it, or nil.
+        case written(modRevision: Int64, movingFrom: Mvccpb_KeyValue?)
         /// Not written (compares failed) or only read: the key as it is.
         case seen(AgentKeyState)
     }
@@ -98,6 +103,12 @@ struct RelayCheck: Hashable, Sendable {
     var incarnation: Int64
     /// 0 for the newest.
     var revision: Int64
+
+    /// Whether `kv`, the relay's key as read, is this incarnation and live at registry time `now`.
+    func isLive(_ kv: Mvccpb_KeyValue?, now: Int64) -> Bool {
+        guard let kv, kv.createRevision == self.incarnation, let relay = RelayRecord(decoding: kv.value) else { return false }
+        return relay.isLive(at: now)
+    }
 }
 
 extension EtcdBackend {
@@ -116,7 +127,8 @@ extension EtcdBackend {
                 case .write(let agentCompare):
                     return Self.nestedWrite(entry.key, agentCompare, write.relayGuards, write)
                 case .place(let agentCompare):
-                    return Self.nestedWrite(entry.key, agentCompare, write.relayGuards + write.placementGuards, write)
+                    let previousRelayKey = entry.movingFrom.map { self.keys.key(of: $0.relayID) }
+                    return Self.nestedWrite(entry.key, agentCompare, write.relayGuards + write.placementGuards, write, alsoReading: previousRelayKey)
                 }
             }
         }
@@ -134,11 +146,11 @@ extension EtcdBackend {
             throw RegistryError.unavailable("\(self.client.storeDescription) answered a transaction of \(chunk.entries.count) operations with \(response.responses.count) results")
         }
         var relaySeen: SyncRelaySeen?
-        let results = response.responses.map { result -> SyncChunkOutcome.EntryResult in
+        let results = zip(chunk.entries, response.responses).map { entry, result -> SyncChunkOutcome.EntryResult in
             switch result.response {
             case .responseTxn(let nested)?:
                 if nested.succeeded {
-                    return .written(modRevision: revision)
+                    return .written(modRevision: revision, movingFrom: entry.movingFrom == nil ? nil : nested.rangeResult(1).first)
                 }
                 if write.relayKeys.count == 2, nested.responses.count == 3 {
                     relaySeen = SyncRelaySeen(relay: nested.rangeResult(1).first, drain: nested.rangeResult(2).first)
@@ -154,18 +166,19 @@ extension EtcdBackend {
         return .ran(results, relay: relaySeen)
     }
 
-    /// One agent's step as a nested transaction: put `write`'s record at `key` if `compares`
-    /// hold, else get the key and the relay's keys.
+    /// One agent's step as a nested transaction: put `write`'s record at `key` (and get
+    /// `extraKey`, when given) if `compares` hold, else get the key and the relay's keys.
     private static func nestedWrite(
         _ key: [UInt8],
         _ agentCompare: Etcdserverpb_Compare,
         _ relayCompares: [Etcdserverpb_Compare],
-        _ write: AgentPlacementWrite
+        _ write: AgentPlacementWrite,
+        alsoReading extraKey: [UInt8]? = nil
     ) -> Etcdserverpb_RequestOp {
         .with {
             $0.requestTxn = .with {
                 $0.compare = [agentCompare] + relayCompares
-                $0.success = [EtcdOperation.put(key, write.value, lease: write.lease)]
+                $0.success = [EtcdOperation.put(key, write.value, lease: write.lease)] + (extraKey.map { [EtcdOperation.get($0)] } ?? [])
                 $0.failure = [EtcdOperation.get(key)] + write.relayKeys.map { EtcdOperation.get($0) }
             }
         }
@@ -245,10 +258,7 @@ extension EtcdBackend {
     /// Whether each relay incarnation was live at its revision (by registry time `now`).
     func liveIncarnations(_ checks: [RelayCheck], now: Int64) async throws -> [Bool] {
         let kvs = try await self.readRelays(checks.map { ($0.relayID, revision: $0.revision) })
-        return zip(checks, kvs).map { check, kv in
-            guard let kv, kv.createRevision == check.incarnation, let relay = RelayRecord(decoding: kv.value) else { return false }
-            return relay.isLive(at: now)
-        }
+        return zip(checks, kvs).map { check, kv in check.isLive(kv, now: now) }
     }
 
     /// `elements` in runs of at most ``agentsPerTransaction``.

@@ -7,7 +7,8 @@ extension EtcdBackend {
     /// Agents per transaction of a sync or a lookup. etcd's `--max-txn-ops` (128 by
     /// default) bounds the longest of a transaction's compare, success and failure lists,
     /// and each nested transaction to what its parent leaves: 120 agents leave 8 to each
-    /// agent's own transaction, which has 3 compares and one operation per branch.
+    /// agent's own transaction, which has up to 4 compares, 2 operations on success (the
+    /// put, and for a move the previous relay's key) and 3 on failure.
     static var agentsPerTransaction: Int { 120 }
     /// Transactions one call keeps in flight at once.
     static var concurrentTransactions: Int { 16 }
@@ -41,7 +42,7 @@ extension EtcdBackend {
             agents[index].state = state
         }
 
-        let losses = try await self.syncAgents(
+        let (losses, moved) = try await self.syncAgents(
             &agents,
             of: sync.relayID,
             relay: relay,
@@ -52,6 +53,8 @@ extension EtcdBackend {
         return RelaySyncResult(
             incarnation: RelayIncarnation(UInt64(relay.incarnation)),
             relayStarted: relay.outcome != .renewed,
+            movedAgents: moved,
+            relayRecreated: relay.outcome == .recreated,
             lost: lost,
             relayExpires: UnixMilliseconds(relay.record.deadline),
             now: UnixMilliseconds(relay.record.lastHeartbeat)
@@ -70,14 +73,15 @@ extension EtcdBackend {
     /// fail returns the key as it is now, for the next round, with the relay's keys: when
     /// they show the incarnation ended, nothing more is kept on it (the agents left are lost
     /// as not live); when they show it draining, placements not already live on it are lost.
-    /// Returns each agent's loss.
+    /// Returns each agent's loss, and how many placements moved an agent off a live
+    /// placement on another relay (judged by the write's own read of that relay's key).
     private func syncAgents(
         _ agents: inout [SyncedAgent],
         of relayID: RelayID,
         relay: RelayUpsert,
         counted: AgentCount?,
         draining: Bool
-    ) async throws -> [AgentLoss?] {
+    ) async throws -> (losses: [AgentLoss?], moved: Int) {
         let now = relay.record.lastHeartbeat
         let relayKey = self.keys.key(of: relayID)
         let record = AgentRecord(
@@ -96,6 +100,7 @@ extension EtcdBackend {
         )
         var draining = draining
         var losses = [AgentLoss?](repeating: nil, count: agents.count)
+        var moved = 0
         var finished = [Bool](repeating: false, count: agents.count)
         var counted = counted
         var lease = relay.lease
@@ -115,7 +120,14 @@ extension EtcdBackend {
                     open.append(.init(agent: index, key: agents[index].key, step: .write(EtcdCompare.unmodified(agents[index].key, since: modRevision))))
                 case .move:
                     let modRevision = agents[index].state?.modRevision ?? 0
-                    open.append(.init(agent: index, key: agents[index].key, step: .place(EtcdCompare.unmodified(agents[index].key, since: modRevision))))
+                    open.append(
+                        .init(
+                            agent: index,
+                            key: agents[index].key,
+                            step: .place(EtcdCompare.unmodified(agents[index].key, since: modRevision)),
+                            movingFrom: agents[index].state?.placement(elsewhereThan: relayID, now: now)
+                        )
+                    )
                 case .create:
                     creations.append(index)
                 case .lost(let reason):
@@ -127,7 +139,7 @@ extension EtcdBackend {
                 }
             }
             if open.isEmpty && creations.isEmpty && checks.isEmpty {
-                return losses
+                return (losses, moved)
             }
 
             if !creations.isEmpty {
@@ -187,8 +199,11 @@ extension EtcdBackend {
                     }
                     for (entry, result) in zip(chunk.entries, results) {
                         switch result {
-                        case .written(let modRevision):
+                        case .written(let modRevision, let previousRelay):
                             finished[entry.agent] = true
+                            if let source = entry.movingFrom, source.isLive(previousRelay, now: now) {
+                                moved += 1
+                            }
                             self.recent.remember(agents[entry.agent].id, StoredEntry(record: record, modRevision: modRevision, lease: write.lease))
                         case .seen(let state):
                             agents[entry.agent].state = state
@@ -207,7 +222,7 @@ extension EtcdBackend {
                     finished[index] = true
                     self.recent.remember(agents[index].id, nil)
                 }
-                return losses
+                return (losses, moved)
             }
             if leaseLost {
                 // The relay's lease ran out under the sync: these agents go on a fresh one

@@ -28,6 +28,15 @@ struct AgentKeyState: Sendable {
     }
 
     var isRemembered: Bool { self.revision == 0 }
+
+    /// The placement a write over this state moves the agent off when the record names
+    /// another relay and the agent is within its own TTL: that relay's incarnation, to be
+    /// judged live or not as the write applies. As ``EtcdBackend/registerAgent(_:on:)``'s
+    /// `previousRelayID`, the agent moved only if that incarnation is live.
+    func placement(elsewhereThan relayID: RelayID, now: Int64) -> RelayCheck? {
+        guard self.exists, let record = self.record, record.relayID != relayID, now < record.deadline else { return nil }
+        return RelayCheck(relayID: record.relayID, incarnation: record.relayIncarnation, revision: 0)
+    }
 }
 
 /// One agent of a sync: what it asks for and what the sync knows of its key.

@@ -4,9 +4,9 @@ import RegistryCore
 extension MemoryRegistryState {
     mutating func syncRelay(_ sync: RelaySync, now: Int64) throws(RegistryError) -> RelaySyncResult {
         let id = sync.relayID
-        var started = false
+        var outcome = RelayRegistrationResult.Outcome.renewed
         if let endpoint = sync.endpoint {
-            started = try self.registerRelay(RelayRegistration(id: id, endpoint: endpoint), now: now).outcome != .renewed
+            outcome = try self.registerRelay(RelayRegistration(id: id, endpoint: endpoint), now: now).outcome
         } else {
             _ = try self.heartbeatRelay(id, now: now)
         }
@@ -14,9 +14,12 @@ extension MemoryRegistryState {
             throw .internalError("relay \(id) vanished during its own sync")
         }
         var lost: [LostAgent] = []
+        var moved = 0
         for agentID in sync.place {
             do {
-                _ = try self.registerAgent(agentID, on: id, now: now)
+                if try self.registerAgent(agentID, on: id, now: now).previousRelayID != nil {
+                    moved += 1
+                }
             } catch where error.code == .resourceExhausted {
                 lost.append(LostAgent(agentID: agentID, reason: .capacity))
             } catch where error.code == .failedPrecondition {
@@ -37,7 +40,9 @@ extension MemoryRegistryState {
         }
         return RelaySyncResult(
             incarnation: RelayIncarnation(relayRecord.incarnation),
-            relayStarted: started,
+            relayStarted: outcome != .renewed,
+            movedAgents: moved,
+            relayRecreated: outcome == .recreated,
             lost: lost,
             relayExpires: UnixMilliseconds(self.deadline(relayRecord)),
             now: UnixMilliseconds(now)

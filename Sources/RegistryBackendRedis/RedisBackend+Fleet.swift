@@ -38,12 +38,13 @@ extension RedisBackend {
             throw reply.unexpected()
         }
         guard let incarnation = reply.integer(at: 2), incarnation > 0, let started = reply.integer(at: 3),
-            let relayExpires = reply.integer(at: 4), (reply.values.count - 5) % 3 == 0
+            let relayExpires = reply.integer(at: 4), let recreated = reply.integer(at: 5), let moved = reply.integer(at: 6),
+            (reply.values.count - 7) % 3 == 0
         else {
             throw reply.unexpected()
         }
         var lost: [LostAgent] = []
-        var index = 5
+        var index = 7
         while index < reply.values.count {
             guard let position = reply.integer(at: index).map({ Int($0) - 1 }), position >= 0,
                 position < sync.place.count + sync.renew.count, let reason = reply.string(at: index + 1)
@@ -57,6 +58,8 @@ extension RedisBackend {
         return RelaySyncResult(
             incarnation: RelayIncarnation(UInt64(incarnation)),
             relayStarted: started == 1,
+            movedAgents: Int(moved),
+            relayRecreated: started == 1 && recreated == 1,
             lost: lost,
             relayExpires: UnixMilliseconds(relayExpires),
             now: reply.now

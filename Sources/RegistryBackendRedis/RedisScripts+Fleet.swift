@@ -15,11 +15,16 @@ extension RedisScripts {
     /// ms, 12 how many agents to place (P), then the agents to place and after them the
     /// agents to renew, each as an ordered member (``RedisKeySchema/orderedMember(_:)``).
     /// Reply: {`full`, now}, {`missing`, now}, or {`ok`, now, incarnation, 1 if started
-    /// else 0, relay deadline, then per lost agent: its position among the agents
-    /// (1-based, placements first), `capacity`, `draining`, `not-live` or `elsewhere`, and
-    /// the encoded relay it is on (for `elsewhere`, else '')}. A draining relay (its hash's
-    /// `drain` field, which a new incarnation does not have) loses each placement not
-    /// already live on it with `draining`.
+    /// else 0, relay deadline, 1 if recreated else 0, placements moved, then per lost agent:
+    /// its position among the agents (1-based, placements first), `capacity`, `draining`,
+    /// `not-live` or `elsewhere`, and the encoded relay it is on (for `elsewhere`, else '')}.
+    /// A draining relay (its hash's `drain` field, which a new incarnation does not have)
+    /// loses each placement not already live on it with `draining`.
+    ///
+    /// Recreated and moved are judged as `registerRelay` and `registerAgent` judge them: a
+    /// new incarnation is recreated while the expired relay's hash (until its `PEXPIRE`) or
+    /// its index entry (until pruned) is still there, else created; a placement moved when
+    /// the agent was live on another relay's current incarnation.
     static let syncRelay = RESPScript(
         prelude + """
             local b, register, addr, port = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6]
@@ -34,7 +39,7 @@ extension RedisScripts {
             local current = redis.call('HMGET', key, 'dl', 'inc', 'addr', 'port', 'drain')
             local current_dl = tonumber(current[1])
             local live = current_dl and current[2] and now < current_dl
-            local inc, started = current[2], 0
+            local inc, started, recreated = current[2], 0, 0
             if register then
               if live then
                 redis.call('HSET', key, 'addr', addr, 'port', port, 'hb', int(now), 'dl', int(rdl))
@@ -42,6 +47,7 @@ extension RedisScripts {
                 if redis.call('ZCOUNT', relays_index, '(' .. int(now), '+inf') >= relay_limit then
                   return { 'full', now }
                 end
+                if current_dl or redis.call('ZSCORE', relays_index, b) then recreated = 1 end
                 -- A new incarnation: agents placed on an earlier one stay dead, so forget them.
                 drop_relay_agents(b)
                 inc = int(redis.call('INCR', incarnations))
@@ -62,7 +68,8 @@ extension RedisScripts {
             -- Draining belongs to the incarnation: a new one (started) starts without it.
             local draining = started == 0 and current[5] ~= false
 
-            local out = { 'ok', now, inc, started, rdl }
+            -- out[7], the placements moved off another live relay, is counted below.
+            local out = { 'ok', now, inc, started, rdl, recreated, 0 }
             local function lose(position, reason, relay)
               out[#out + 1] = position
               out[#out + 1] = reason
@@ -152,6 +159,7 @@ extension RedisScripts {
                 end
               end
               if room then
+                if agent_live and r[1] ~= b then out[7] = out[7] + 1 end
                 if r[1] and (r[1] ~= b or r[2] ~= inc) then
                   redis.call('ZREM', relay_agents_key(r[1]), a)
                   redis.call('ZREM', relay_agents_by_id_key(r[1]), m)

@@ -67,6 +67,20 @@ public struct RelaySyncResult: Hashable, Sendable {
     public var incarnation: RelayIncarnation
     /// The relay started a new incarnation with this call (it was unknown or expired).
     public var relayStarted: Bool
+    /// `place` agents that were live on another relay and moved onto this one: what
+    /// ``RegistryBackend/registerAgent(_:on:)`` reports with a `previousRelayID`. Agents
+    /// already live on this relay, unknown or expired ones, and lost ones are not counted.
+    public var movedAgents: Int
+    /// The relay started a new incarnation because its previous one had expired or was
+    /// deregistered, not because it was unknown: exactly when ``RegistryBackend/registerRelay(_:)``
+    /// would report ``RelayRegistrationResult/Outcome/recreated`` on the same backend. Only
+    /// meaningful when `relayStarted`.
+    ///
+    /// As there, a backend can tell only while it still stores something of the previous
+    /// incarnation: until the sweeper reclaims it (every backend), or until the store drops
+    /// it on its own (Redis: the expired hash and its index entry; etcd: the key's lease).
+    /// A deregistration removes the relay at once, so a sync after one may report false.
+    public var relayRecreated: Bool
     /// Agents not kept, in request order (placements first, then renewals).
     public var lost: [LostAgent]
     /// When the relay expires unless renewed: `now` + relay TTL.
@@ -74,9 +88,19 @@ public struct RelaySyncResult: Hashable, Sendable {
     /// Registry time at which the sync was applied.
     public var now: UnixMilliseconds
 
-    public init(incarnation: RelayIncarnation, relayStarted: Bool, lost: [LostAgent], relayExpires: UnixMilliseconds, now: UnixMilliseconds) {
+    public init(
+        incarnation: RelayIncarnation,
+        relayStarted: Bool,
+        movedAgents: Int = 0,
+        relayRecreated: Bool = false,
+        lost: [LostAgent],
+        relayExpires: UnixMilliseconds,
+        now: UnixMilliseconds
+    ) {
         self.incarnation = incarnation
         self.relayStarted = relayStarted
+        self.movedAgents = movedAgents
+        self.relayRecreated = relayRecreated
         self.lost = lost
         self.relayExpires = relayExpires
         self.now = now

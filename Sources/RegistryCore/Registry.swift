@@ -67,7 +67,7 @@ public struct Registry: Sendable {
         }
         self.staleReads?.confirm(agents: [id], on: relayID, lastHeartbeat: result.placement.lastUpdated)
         if let previous = result.previousRelayID {
-            self.metrics.agentMoved()
+            self.metrics.agentsMoved()
             self.logger.info(
                 "agent moved between relays",
                 metadata: ["agent_id": "\(id)", "from_relay_id": "\(previous)", "to_relay_id": "\(relayID)"]
@@ -129,6 +129,10 @@ public struct Registry: Sendable {
             cache.forget(agents: lost)
             let kept = (sync.place + sync.renew).filter { !lost.contains($0) }
             cache.confirm(agents: kept, on: sync.relayID, lastHeartbeat: result.now)
+        }
+        self.metrics.agentsMoved(result.movedAgents)
+        if result.relayRecreated {
+            self.metrics.relayRestarted()
         }
         if result.relayStarted {
             self.logger.info(

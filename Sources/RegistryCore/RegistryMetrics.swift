@@ -82,9 +82,10 @@ public struct RegistryMetrics: Sendable {
         }
     }
 
-    /// An agent moved from one live relay to another.
-    func agentMoved() {
-        Counter(label: "aero_arc_registry_agent_moves_total", factory: self.factory).increment()
+    /// Agents moved from one live relay to another.
+    func agentsMoved(_ count: Int = 1) {
+        guard count > 0 else { return }
+        Counter(label: "aero_arc_registry_agent_moves_total", factory: self.factory).increment(by: count)
     }
 
     /// A relay registered again after it had expired.

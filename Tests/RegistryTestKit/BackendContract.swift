@@ -38,7 +38,7 @@ public enum BackendContract {
     }
 
     static let all: [BackendContractCase] =
-        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases + fleetCases + adminCases
+        relayCases + agentCases + identifierCases + expiryCases + capacityCases + concurrencyCases + fleetCases + syncCountCases + adminCases
 }
 
 // MARK: - Helpers for the cases
