@@ -118,6 +118,8 @@ struct OutageScenario {
             do {
                 var heartbeat = Aeroarc_Registry_V1_HeartbeatRelayRequest()
                 heartbeat.relayID = fleet.relayIDs[relay]
+                // As relays do: their clock, which the registry only measures skew against.
+                heartbeat.timestampUnixMs = SystemWallClock().now().rawValue
                 _ = try await stub.heartbeatRelay(heartbeat)
             } catch let error as RPCError where error.code == .notFound {
                 tally.notFound()
@@ -129,6 +131,7 @@ struct OutageScenario {
                 var heartbeat = Aeroarc_Registry_V1_HeartbeatAgentRequest()
                 heartbeat.agentID = fleet.agentIDs[agent]
                 heartbeat.relayID = fleet.relayIDs[relay]
+                heartbeat.timestampUnixMs = SystemWallClock().now().rawValue
                 do {
                     _ = try await stub.heartbeatAgent(heartbeat)
                 } catch let error as RPCError where error.code == .notFound {
